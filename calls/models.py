@@ -1,0 +1,327 @@
+"""What phonebridge keeps about calls: the Call, every event seen, every command sent.
+
+`calls` knows nothing about Telnyx wire formats; `telephony` parses them and calls the
+guarded transition methods below.
+
+Telnyx promises neither order nor once-only delivery of webhooks, so call state is a
+join-semilattice: statuses only move up the ranking below (failed > ended > streaming >
+answered > ringing > initiated) and facts such as `answered_at` are recorded once, the
+first time they are seen. Whatever order the same events arrive in, a call ends in the
+same state. Each transition is one conditional UPDATE whose row count says whether this
+worker won the race.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import models, transaction
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+
+class Call(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    class Status(models.TextChoices):
+        INITIATED = "initiated", "Initiated"
+        RINGING = "ringing", "Ringing"
+        ANSWERED = "answered", "Answered"
+        STREAMING = "streaming", "Streaming"
+        ENDED = "ended", "Ended"
+        FAILED = "failed", "Failed"
+
+    RANK = {
+        Status.INITIATED: 0,
+        Status.RINGING: 1,
+        Status.ANSWERED: 2,
+        Status.STREAMING: 3,
+        Status.ENDED: 4,
+        Status.FAILED: 5,
+    }
+    LIVE_STATUSES = (Status.INITIATED, Status.RINGING, Status.ANSWERED, Status.STREAMING)
+    FINAL_STATUSES = (Status.ENDED, Status.FAILED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.INITIATED)
+    from_number = models.CharField(max_length=64, blank=True)
+    to_number = models.CharField(max_length=64, blank=True)
+    simulated = models.BooleanField(
+        default=False, help_text="Placed through the embedded simulator."
+    )
+
+    # Telnyx identifiers
+    call_control_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    call_leg_id = models.CharField(max_length=64, blank=True, db_index=True)
+    call_session_id = models.CharField(max_length=64, blank=True, db_index=True)
+
+    # Timeline
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    streaming_started_at = models.DateTimeField(null=True, blank=True)
+    streaming_stopped_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    # How it ended
+    hangup_cause = models.CharField(max_length=64, blank=True, db_index=True)
+    hangup_source = models.CharField(max_length=32, blank=True)
+    sip_hangup_cause = models.CharField(max_length=16, blank=True)
+    call_quality_stats = models.JSONField(null=True, blank=True)
+    failure_reason = models.TextField(blank=True)
+    amd_result = models.CharField("answering machine result", max_length=32, blank=True)
+
+    # Media socket authentication: only a hash of the one-time token is stored.
+    media_token_hash = models.CharField(max_length=64, blank=True)
+    media_token_expires_at = models.DateTimeField(null=True, blank=True)
+    media_token_used_at = models.DateTimeField(null=True, blank=True)
+
+    # Media statistics, written once by the media session when the stream ends.
+    stream_id = models.CharField(max_length=64, blank=True)
+    media_encoding = models.CharField(max_length=16, blank=True)
+    media_sample_rate = models.PositiveIntegerField(null=True, blank=True)
+    frames_in = models.PositiveIntegerField(default=0)
+    frames_out = models.PositiveIntegerField(default=0)
+    bytes_in = models.PositiveBigIntegerField(default=0)
+    bytes_out = models.PositiveBigIntegerField(default=0)
+    frames_missing = models.PositiveIntegerField(default=0)
+    frames_late = models.PositiveIntegerField(default=0)
+    frames_duplicate = models.PositiveIntegerField(default=0)
+    frames_malformed = models.PositiveIntegerField(default=0)
+    max_inbound_gap_ms = models.PositiveIntegerField(null=True, blank=True)
+    underruns = models.PositiveIntegerField(default=0)
+    max_lead_ms = models.PositiveIntegerField(null=True, blank=True)
+    first_inbound_ms = models.PositiveIntegerField(null=True, blank=True)
+    first_outbound_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    # Recordings: our own two-channel WAV and Telnyx's URLs from call.recording.saved.
+    recording = models.FileField(upload_to="recordings/", blank=True)
+    telnyx_recording_urls = models.JSONField(default=list, blank=True)
+
+    # Bridge to the agent (Stream call id and agent session, stored so any worker can use them).
+    bridge = models.CharField(max_length=16, blank=True)
+    bridge_status = models.CharField(max_length=16, blank=True, db_index=True)
+    bridge_error = models.TextField(blank=True)
+    stream_call_id = models.CharField(max_length=128, blank=True)
+    agent_session_id = models.CharField(max_length=128, blank=True)
+    bridge_join_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    # Operator-supplied data passed to the agent (greeting, instructions) and dial options.
+    custom_data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("dial_call", "Can place outbound calls")]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="call_status_created"),
+            models.Index(fields=["direction", "-created_at"], name="call_direction_created"),
+            models.Index(fields=["amd_result"], name="call_amd_result"),
+        ]
+
+    def __str__(self) -> str:
+        arrow = "←" if self.direction == self.Direction.INBOUND else "→"
+        return f"{self.from_number or '?'} {arrow} {self.to_number or '?'} ({self.status})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE_STATUSES
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.answered_at and self.ended_at:
+            return max(self.ended_at - self.answered_at, timedelta(0))
+        return None
+
+    # State transitions -------------------------------------------------------------
+
+    def mark_ringing(self, *, at: datetime) -> bool:
+        return self._advance(self.Status.RINGING, at=at)
+
+    def mark_answered(self, *, at: datetime) -> bool:
+        self._record_once(answered_at=at)
+        return self._advance(self.Status.ANSWERED, at=at)
+
+    def mark_streaming(self, *, at: datetime) -> bool:
+        self._record_once(streaming_started_at=at)
+        return self._advance(self.Status.STREAMING, at=at)
+
+    def mark_streaming_stopped(self, *, at: datetime) -> None:
+        # The stream is a fork of the call: the call itself goes on, so the status stays.
+        self._record_once(streaming_stopped_at=at)
+
+    def mark_ended(
+        self,
+        *,
+        at: datetime,
+        cause: str = "",
+        source: str = "",
+        sip_cause: str = "",
+        quality_stats: dict[str, Any] | None = None,
+    ) -> bool:
+        self._record_once(
+            ended_at=at,
+            hangup_cause=cause,
+            hangup_source=source,
+            sip_hangup_cause=sip_cause,
+            call_quality_stats=quality_stats,
+        )
+        self._expire_media_token(at)
+        return self._advance(self.Status.ENDED, at=at)
+
+    def mark_failed(self, *, reason: str, at: datetime | None = None) -> bool:
+        at = at or timezone.now()
+        self._record_once(failure_reason=reason, ended_at=at)
+        self._expire_media_token(at)
+        return self._advance(self.Status.FAILED, at=at)
+
+    def record_amd_result(self, result: str) -> None:
+        self._record_once(amd_result=result)
+
+    def touch(self) -> None:
+        """Note activity (a webhook, a stream) so reconciliation leaves the call alone."""
+        now = timezone.now()
+        Call.objects.filter(pk=self.pk).update(last_activity_at=now)
+        self.last_activity_at = now
+
+    def _advance(self, status: str, *, at: datetime) -> bool:
+        """Move up to `status` if the call is below it. True when this worker made the move."""
+        lower = [s for s, rank in self.RANK.items() if rank < self.RANK[status]]
+        with transaction.atomic():
+            won = Call.objects.filter(pk=self.pk, status__in=lower).update(
+                status=status, last_activity_at=timezone.now()
+            )
+            if won:
+                CallEvent.objects.create(
+                    call_id=self.pk,
+                    event_id=f"state:{self.pk}:{status}",
+                    source=CallEvent.Source.STATE,
+                    type=f"state.{status}",
+                    occurred_at=at,
+                    payload={"status": status},
+                )
+        self.refresh_from_db(fields=["status", "last_activity_at"])
+        return bool(won)
+
+    def _record_once(self, **facts: Any) -> None:
+        """Store each fact only if it is not known yet (empty string or None mean unknown)."""
+        known = {k: v for k, v in facts.items() if v not in (None, "")}
+        if not known:
+            return
+        updates: dict[str, Any] = {}
+        for field, value in known.items():
+            model_field = self._meta.get_field(field)
+            if model_field.null:
+                updates[field] = Coalesce(models.F(field), models.Value(value, model_field))
+            else:
+                updates[field] = models.Case(
+                    models.When(**{field: ""}, then=models.Value(value)),
+                    default=models.F(field),
+                )
+        Call.objects.filter(pk=self.pk).update(**updates)
+        self.refresh_from_db(fields=list(known))
+
+    # Media token ---------------------------------------------------------------------
+
+    def issue_media_token(self, *, ttl_seconds: int) -> str:
+        """A fresh random token (256 bits) for the media URL; only its hash is kept."""
+        token = secrets.token_urlsafe(32)
+        self.media_token_hash = _hash_token(token)
+        self.media_token_expires_at = timezone.now() + timedelta(seconds=ttl_seconds)
+        self.media_token_used_at = None
+        if not self._state.adding:
+            self.save(
+                update_fields=["media_token_hash", "media_token_expires_at", "media_token_used_at"]
+            )
+        return token
+
+    def media_token_matches(self, token: str) -> bool:
+        """Constant-time check that `token` is this call's current, unused, unexpired token."""
+        if not self.media_token_hash or self.media_token_used_at or not self.is_live:
+            return False
+        if self.media_token_expires_at is None or self.media_token_expires_at <= timezone.now():
+            return False
+        return hmac.compare_digest(self.media_token_hash, _hash_token(token))
+
+    def claim_media_token(self) -> bool:
+        """Use the token up: only one media socket per token, even across workers."""
+        now = timezone.now()
+        won = Call.objects.filter(
+            pk=self.pk, media_token_used_at__isnull=True, status__in=self.LIVE_STATUSES
+        ).update(media_token_used_at=now, last_activity_at=now)
+        self.media_token_used_at = now if won else self.media_token_used_at
+        return bool(won)
+
+    def _expire_media_token(self, at: datetime) -> None:
+        Call.objects.filter(pk=self.pk, media_token_expires_at__gt=at).update(
+            media_token_expires_at=at
+        )
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class CallEvent(models.Model):
+    """One row per received webhook, media-side event or state change: the call's history."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        MEDIA = "media", "Media stream"
+        STATE = "state", "State change"
+        SYSTEM = "system", "phonebridge"
+
+    call = models.ForeignKey(
+        Call, on_delete=models.CASCADE, related_name="events", null=True, blank=True
+    )
+    # Telnyx's data.id for webhooks; generated ids for the other sources.
+    event_id = models.CharField(max_length=128, unique=True)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEBHOOK)
+    type = models.CharField(max_length=64, db_index=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(default=timezone.now)
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        indexes = [models.Index(fields=["call", "occurred_at"], name="event_call_occurred")]
+
+    def __str__(self) -> str:
+        return f"{self.type} @ {self.occurred_at:%H:%M:%S}"
+
+
+class TelnyxCommand(models.Model):
+    """Every command sent to Telnyx: one row per logical command, however many attempts."""
+
+    call = models.ForeignKey(
+        Call, on_delete=models.CASCADE, related_name="commands", null=True, blank=True
+    )
+    name = models.CharField(max_length=64, db_index=True)
+    command_id = models.UUIDField(null=True, blank=True)
+    method = models.CharField(max_length=8, default="POST")
+    path = models.CharField(max_length=512)
+    request_body = models.JSONField(default=dict, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    ok = models.BooleanField(default=False)
+    error_code = models.CharField(max_length=16, blank=True, db_index=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    error_detail = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["call", "created_at"], name="command_call_created")]
+
+    def __str__(self) -> str:
+        outcome = "ok" if self.ok else (self.error_code or self.status_code or "pending")
+        return f"{self.name} ({outcome})"

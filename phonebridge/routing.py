@@ -1,0 +1,7 @@
+"""WebSocket routes of the whole project; each app owns its own list."""
+
+from __future__ import annotations
+
+from telephony.routing import websocket_urlpatterns as telephony_routes
+
+websocket_urlpatterns = [*telephony_routes]

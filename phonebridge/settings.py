@@ -1,0 +1,230 @@
+"""phonebridge settings: read once from the environment (and an optional .env file).
+
+Every variable is documented in .env.example. Secrets have no defaults outside DEBUG;
+`telephony/checks.py` reports misconfiguration at start-up with a clear message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# Tests set PHONEBRIDGE_READ_DOT_ENV=0 so a developer's real credentials never leak into them.
+if env.bool("PHONEBRIDGE_READ_DOT_ENV", default=True) and (BASE_DIR / ".env").is_file():
+    env.read_env(BASE_DIR / ".env")
+
+# DEBUG is off unless asked for, except for manage.py in a checkout that has no SECRET_KEY at
+# all (a local development copy; see manage.py).
+_LOCAL_COMMAND_LINE = env.bool("PHONEBRIDGE_COMMAND_LINE", default=False)
+DEBUG = env.bool("DEBUG", default=_LOCAL_COMMAND_LINE and not env.str("SECRET_KEY", default=""))
+
+# Django core
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see .env.example).")
+    SECRET_KEY = "django-insecure-phonebridge-local-development-only"  # noqa: S105
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+
+INSTALLED_APPS = [
+    # Our apps come first: telephony's `runserver` extends daphne's, which replaces Django's.
+    "calls",
+    "telephony",
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "phonebridge.urls"
+ASGI_APPLICATION = "phonebridge.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "telephony.context_processors.telephony_mode",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the admin read while a webhook writes; IMMEDIATE avoids "database is locked"
+    # upgrades when two requests write at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+MEDIA_URL = "media/"
+
+# Behind ngrok or a TLS-terminating proxy the request arrives as plain HTTP; trusting the
+# proxy's X-Forwarded-Proto makes request.is_secure() and built URLs say https.
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Channels
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Telnyx
+
+TELNYX_API_KEY = env.str("TELNYX_API_KEY", default="")
+TELNYX_PUBLIC_KEY = env.str("TELNYX_PUBLIC_KEY", default="")
+TELNYX_PHONE_NUMBER = env.str("TELNYX_PHONE_NUMBER", default="")
+TELNYX_CALL_CONTROL_APP_ID = env.str("TELNYX_CALL_CONTROL_APP_ID", default="")
+TELNYX_PHONE_NUMBER_ID = env.str("TELNYX_PHONE_NUMBER_ID", default="")
+TELNYX_API_BASE_URL = env.str("TELNYX_API_BASE_URL", default="https://api.telnyx.com/v2")
+TELNYX_API_TIMEOUT = env.float("TELNYX_API_TIMEOUT", default=5.0)
+TELNYX_API_MAX_ATTEMPTS = env.int("TELNYX_API_MAX_ATTEMPTS", default=4)
+# Seconds either side of now that a webhook's telnyx-timestamp may be (Telnyx's SDKs use 300).
+TELNYX_WEBHOOK_TOLERANCE = env.int("TELNYX_WEBHOOK_TOLERANCE", default=300)
+# The only way to accept unsigned webhooks. Honoured with DEBUG on only, and every admin page
+# shows a warning while it is active.
+TELNYX_SKIP_SIGNATURE_VERIFICATION = env.bool("TELNYX_SKIP_SIGNATURE_VERIFICATION", default=False)
+
+# Telnyx media streaming. Uncertain points of the protocol are settings (telnyx-protocol.md §5).
+MEDIA_TOKEN_TTL = env.int("MEDIA_TOKEN_TTL", default=120)
+STREAM_BIDIRECTIONAL_CODEC = env.str("STREAM_BIDIRECTIONAL_CODEC", default="PCMU")
+STREAM_BIDIRECTIONAL_TARGET_LEGS = env.str("STREAM_BIDIRECTIONAL_TARGET_LEGS", default="self")
+STREAM_CODEC = env.str("STREAM_CODEC", default="")
+L16_BIG_ENDIAN = env.bool("L16_BIG_ENDIAN", default=True)
+MEDIA_AUTH_HEADER_REQUIRED = env.bool("MEDIA_AUTH_HEADER_REQUIRED", default=False)
+MEDIA_MAX_LEAD_MS = env.int("MEDIA_MAX_LEAD_MS", default=100)
+MEDIA_REORDER_WINDOW = env.int("MEDIA_REORDER_WINDOW", default=3)
+MEDIA_MAX_FRAME_BYTES = env.int("MEDIA_MAX_FRAME_BYTES", default=64 * 1024)
+MEDIA_MAX_BAD_FRAMES = env.int("MEDIA_MAX_BAD_FRAMES", default=50)
+RECORD_CALLS = env.bool("RECORD_CALLS", default=DEBUG)
+
+# Public host name used in webhook and media URLs (NGROK_URL is accepted as an alias; a running
+# local ngrok tunnel is detected lazily by telephony.public_host when neither is set).
+PUBLIC_HOST = env.str("PUBLIC_HOST", default="") or env.str("NGROK_URL", default="")
+
+# The embedded Telnyx simulator stands in for Telnyx when there is no API key in DEBUG.
+# It can never be on in production settings: without DEBUG it is off whatever the environment.
+TELNYX_SIMULATOR = DEBUG and env.bool("TELNYX_SIMULATOR", default=not TELNYX_API_KEY)
+SIMULATOR_HOST = env.str("SIMULATOR_HOST", default="127.0.0.1:8000")
+if TELNYX_SIMULATOR:
+    TELNYX_API_KEY = TELNYX_API_KEY or "KEYSIMULATOR"
+    TELNYX_API_BASE_URL = env.str(
+        "TELNYX_API_BASE_URL", default=f"http://{SIMULATOR_HOST}/_simulator/telnyx/v2"
+    )
+    TELNYX_CALL_CONTROL_APP_ID = TELNYX_CALL_CONTROL_APP_ID or "1000000000000000001"
+    TELNYX_PHONE_NUMBER = TELNYX_PHONE_NUMBER or "+15550100000"
+    PUBLIC_HOST = PUBLIC_HOST or SIMULATOR_HOST
+    # The simulator signs webhooks with a key derived from SECRET_KEY, so the server, the
+    # autoreloader's child and `manage.py simulate_call` all agree on it.
+    SIMULATOR_SIGNING_SEED = hashlib.sha256(f"telnyx-simulator:{SECRET_KEY}".encode()).digest()
+
+# Stream (getstream.io)
+
+STREAM_API_KEY = env.str("STREAM_API_KEY", default="")
+STREAM_API_SECRET = env.str("STREAM_API_SECRET", default="")
+STREAM_BASE_URL = env.str("STREAM_BASE_URL", default="")
+STREAM_CALL_TYPE = env.str("STREAM_CALL_TYPE", default="default")
+STREAM_AGENT_USER_ID = env.str("STREAM_AGENT_USER_ID", default="ai-agent")
+STREAM_JOIN_TIMEOUT = env.float("STREAM_JOIN_TIMEOUT", default=20.0)
+STREAM_END_CALL_ON_HANGUP = env.bool("STREAM_END_CALL_ON_HANGUP", default=True)
+AGENT_SERVER_URL = env.str("AGENT_SERVER_URL", default="")
+AGENT_SERVER_TIMEOUT = env.float("AGENT_SERVER_TIMEOUT", default=8.0)
+# What the caller hears when the agent cannot be reached, before we hang up (Telnyx `speak`).
+APOLOGY_TEXT = env.str(
+    "APOLOGY_TEXT",
+    default="Sorry, our assistant is not available right now. Please call again later. Goodbye.",
+)
+APOLOGY_VOICE = env.str("APOLOGY_VOICE", default="Telnyx.KokoroTTS.af")
+BRIDGE = env.str("BRIDGE", default="stream" if STREAM_API_KEY and STREAM_API_SECRET else "echo")
+
+# Operations
+
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+RECONCILE_INTERVAL = env.int("RECONCILE_INTERVAL", default=60)
+RECONCILE_IDLE_SECONDS = env.int("RECONCILE_IDLE_SECONDS", default=300)
+MAX_BACKGROUND_TASKS = env.int("MAX_BACKGROUND_TASKS", default=1000)
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"call_id": {"()": "telephony.log_context.CallIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [call=%(call_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["call_id"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "getstream": {"level": "WARNING"},
+    },
+}
+
+# The local admin login that `runserver` creates in DEBUG only (named in README's Quick start).
+DEV_ADMIN_USERNAME = "admin"
+DEV_ADMIN_PASSWORD = "admin"  # noqa: S105 - DEBUG-only local login, documented in README

@@ -1,0 +1,442 @@
+"""Telnyx Call Control REST client (API v2): one async chokepoint for every request.
+
+Reference: https://developers.telnyx.com/docs/voice/programmable-voice/sending-commands and
+telnyx-protocol.md §3. Every logical command carries a fresh UUID `command_id`, reused on
+retries so Telnyx runs it once (§3.2). 5xx, 408, 429, timeouts and connection errors are
+retried with capped exponential backoff (429 honours Retry-After / x-ratelimit-reset); other
+4xx are final. Errors arrive as `{"errors": [{"code", "title", "detail"}]}` and become
+`TelnyxError`. Every mutating request is logged as a `TelnyxCommand` row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+import time
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from calls.models import Call, TelnyxCommand
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_BACKOFF_SECONDS = 4.0
+ALREADY_ENDED = "90018"
+SECRET_FIELDS = frozenset({"stream_auth_token", "sip_auth_password", "api_key"})
+
+
+class TelnyxError(Exception):
+    """A request Telnyx refused or that never got an answer.
+
+    `permanent` says whether trying again later could help (a bad number will not get better;
+    a timeout might).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str = "",
+        title: str = "",
+        detail: str = "",
+        permanent: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.permanent = permanent
+
+    @property
+    def already_ended(self) -> bool:
+        return self.code == ALREADY_ENDED
+
+    def for_humans(self) -> str:
+        """What an operator reads: Telnyx's code, title and detail, or our own message."""
+        if self.code or self.title:
+            text = f"Telnyx error {self.code}: {self.title}".strip()
+            return f"{text}. {self.detail}" if self.detail else text
+        return str(self)
+
+
+@dataclass(frozen=True)
+class DialedCall:
+    # Reference: https://developers.telnyx.com/api-reference/call-commands/dial
+    call_control_id: str
+    call_leg_id: str
+    call_session_id: str
+
+
+def encode_client_state(value: str) -> str:
+    """Telnyx requires client_state to be base64; we carry our call id in it."""
+    return base64.b64encode(value.encode()).decode()
+
+
+def decode_client_state(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode()
+    except ValueError:
+        return None
+
+
+class TelnyxClient:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        timeout: float = 5.0,
+        max_attempts: int = 4,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.max_attempts = max(1, max_attempts)
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # The chokepoint ------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        name: str,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        call: Call | None = None,
+        command_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Send one logical request (retrying as needed) and return the decoded JSON body."""
+        body = dict(json) if json is not None else None
+        if body is not None and command_id:
+            body["command_id"] = command_id
+        log = await self._log_start(method, path, name, body, call, command_id)
+        started = time.monotonic()
+        attempts = 0
+        try:
+            while True:
+                attempts += 1
+                try:
+                    response = await self._http.request(
+                        method, path.lstrip("/"), json=body, params=params
+                    )
+                except httpx.TransportError as exc:  # timeouts and connection errors
+                    error = TelnyxError(
+                        f"{name}: no response from Telnyx ({type(exc).__name__})", permanent=False
+                    )
+                    delay = self._backoff(attempts)
+                else:
+                    if response.is_success:
+                        await self._log_finish(log, attempts, started, response.status_code)
+                        return _json(response)
+                    error = _error_from(response, name)
+                    if response.status_code not in RETRYABLE_STATUSES:
+                        raise error
+                    delay = _retry_after(response) or self._backoff(attempts)
+                if attempts >= self.max_attempts:
+                    raise error
+                logger.info(
+                    "%s: attempt %d failed (%s); retrying in %.2fs", name, attempts, error, delay
+                )
+                await self._sleep(delay)
+        except TelnyxError as exc:
+            await self._log_finish(log, attempts, started, exc.status_code, exc)
+            raise
+
+    def _backoff(self, attempt: int) -> float:
+        # Telnyx asks for an immediate first retry on 5xx (§3.2); then exponential, with jitter.
+        if attempt == 1:
+            return 0.05
+        return min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** (attempt - 2)) * random.uniform(0.8, 1.2)
+
+    async def _log_start(
+        self,
+        method: str,
+        path: str,
+        name: str,
+        body: dict[str, Any] | None,
+        call: Call | None,
+        command_id: str | None,
+    ) -> TelnyxCommand | None:
+        if method == "GET":
+            return None
+        try:
+            return await TelnyxCommand.objects.acreate(
+                call=call,
+                name=name,
+                command_id=command_id,
+                method=method,
+                path=path,
+                request_body=_without_secrets(body or {}),
+            )
+        except DatabaseError:
+            # The command matters more than its log line: send it even if the log is down.
+            logger.exception("%s: could not log the command", name)
+            return None
+
+    async def _log_finish(
+        self,
+        log: TelnyxCommand | None,
+        attempts: int,
+        started: float,
+        status_code: int | None,
+        error: TelnyxError | None = None,
+    ) -> None:
+        if log is None:
+            return
+        log.attempts = attempts
+        log.status_code = status_code
+        log.latency_ms = round((time.monotonic() - started) * 1000)
+        log.finished_at = timezone.now()
+        log.ok = error is None or error.already_ended
+        if error is not None:
+            log.error_code = error.code[:16]
+            log.error_title = error.title[:255]
+            log.error_detail = error.detail or str(error)
+        try:
+            await log.asave()
+        except DatabaseError:
+            logger.exception("%s: could not log the command's outcome", log.name)
+
+    # Call commands -------------------------------------------------------------------
+    # Reference: https://developers.telnyx.com/api-reference/call-commands
+
+    async def dial(self, *, call: Call | None = None, **params: Any) -> DialedCall:
+        data = await self._command("POST", "calls", "dial", params, call)
+        payload = data.get("data") or {}
+        return DialedCall(
+            call_control_id=str(payload.get("call_control_id", "")),
+            call_leg_id=str(payload.get("call_leg_id", "")),
+            call_session_id=str(payload.get("call_session_id", "")),
+        )
+
+    async def action(
+        self, call_control_id: str, action: str, *, call: Call | None = None, **params: Any
+    ) -> dict[str, Any]:
+        path = f"calls/{call_control_id}/actions/{action}"
+        return await self._command("POST", path, action, params, call)
+
+    async def answer(self, call_control_id: str, **params: Any) -> dict[str, Any]:
+        return await self.action(call_control_id, "answer", **params)
+
+    async def hangup(self, call_control_id: str, **params: Any) -> dict[str, Any]:
+        return await self.action(call_control_id, "hangup", **params)
+
+    async def reject(
+        self, call_control_id: str, *, cause: str = "CALL_REJECTED", **params: Any
+    ) -> dict[str, Any]:
+        return await self.action(call_control_id, "reject", cause=cause, **params)
+
+    async def transfer(self, call_control_id: str, *, to: str, **params: Any) -> dict[str, Any]:
+        return await self.action(call_control_id, "transfer", to=to, **params)
+
+    async def speak(
+        self, call_control_id: str, *, payload: str, voice: str, **params: Any
+    ) -> dict[str, Any]:
+        return await self.action(call_control_id, "speak", payload=payload, voice=voice, **params)
+
+    async def send_dtmf(
+        self, call_control_id: str, *, digits: str, **params: Any
+    ) -> dict[str, Any]:
+        return await self.action(call_control_id, "send_dtmf", digits=digits, **params)
+
+    async def record_start(self, call_control_id: str, **params: Any) -> dict[str, Any]:
+        params = {"format": "wav", "channels": "dual", **params}
+        return await self.action(call_control_id, "record_start", **params)
+
+    async def record_stop(self, call_control_id: str, **params: Any) -> dict[str, Any]:
+        return await self.action(call_control_id, "record_stop", **params)
+
+    async def streaming_start(self, call_control_id: str, **params: Any) -> dict[str, Any]:
+        return await self.action(call_control_id, "streaming_start", **params)
+
+    async def streaming_stop(self, call_control_id: str, **params: Any) -> dict[str, Any]:
+        return await self.action(call_control_id, "streaming_stop", **params)
+
+    async def transcription_start(self, call_control_id: str, **params: Any) -> dict[str, Any]:
+        return await self.action(call_control_id, "transcription_start", **params)
+
+    async def transcription_stop(self, call_control_id: str, **params: Any) -> dict[str, Any]:
+        return await self.action(call_control_id, "transcription_stop", **params)
+
+    async def get_call(self, call_control_id: str) -> dict[str, Any]:
+        data = await self.request("GET", f"calls/{call_control_id}", name="get_call")
+        return data.get("data") or {}
+
+    async def _command(
+        self, method: str, path: str, name: str, params: dict[str, Any], call: Call | None
+    ) -> dict[str, Any]:
+        command_id = str(params.pop("command_id", None) or uuid.uuid4())
+        body = {k: v for k, v in params.items() if v is not None}
+        return await self.request(
+            method, path, name=name, json=body, call=call, command_id=command_id
+        )
+
+    # Account resources (used by provision_telnyx) -------------------------------------
+    # Reference: https://developers.telnyx.com/api-reference/call-control-applications
+
+    async def list_call_control_apps(self, **filters: Any) -> list[dict[str, Any]]:
+        return await self._list("call_control_applications", filters)
+
+    async def get_call_control_app(self, app_id: str) -> dict[str, Any]:
+        return await self._get(f"call_control_applications/{app_id}")
+
+    async def create_call_control_app(self, **fields: Any) -> dict[str, Any]:
+        data = await self.request(
+            "POST", "call_control_applications", name="create_call_control_app", json=fields
+        )
+        return data.get("data") or {}
+
+    async def update_call_control_app(self, app_id: str, **fields: Any) -> dict[str, Any]:
+        data = await self.request(
+            "PATCH",
+            f"call_control_applications/{app_id}",
+            name="update_call_control_app",
+            json=fields,
+        )
+        return data.get("data") or {}
+
+    async def delete_call_control_app(self, app_id: str) -> dict[str, Any]:
+        data = await self.request(
+            "DELETE", f"call_control_applications/{app_id}", name="delete_call_control_app"
+        )
+        return data.get("data") or {}
+
+    async def find_phone_number(self, phone_number: str) -> dict[str, Any] | None:
+        found = await self._list("phone_numbers", {"filter[phone_number]": phone_number})
+        return found[0] if found else None
+
+    async def get_phone_number(self, number_id: str) -> dict[str, Any]:
+        return await self._get(f"phone_numbers/{number_id}")
+
+    async def update_phone_number(self, number_id: str, **fields: Any) -> dict[str, Any]:
+        data = await self.request(
+            "PATCH", f"phone_numbers/{number_id}", name="update_phone_number", json=fields
+        )
+        return data.get("data") or {}
+
+    async def list_outbound_voice_profiles(self) -> list[dict[str, Any]]:
+        return await self._list("outbound_voice_profiles", {})
+
+    async def is_verified_number(self, phone_number: str) -> bool:
+        try:
+            await self._get(f"verified_numbers/{phone_number}")
+        except TelnyxError as exc:
+            if exc.status_code == 404:
+                return False
+            raise
+        return True
+
+    async def _get(self, path: str) -> dict[str, Any]:
+        data = await self.request("GET", path, name=f"get {path.split('/')[0]}")
+        return data.get("data") or {}
+
+    async def _list(self, path: str, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        params = {"page[size]": 250, **filters}
+        data = await self.request("GET", path, name=f"list {path}", params=params)
+        items = data.get("data") or []
+        return items if isinstance(items, list) else []
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _error_from(response: httpx.Response, name: str) -> TelnyxError:
+    errors = _json(response).get("errors")
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    code, title = str(first.get("code") or ""), str(first.get("title") or "")
+    detail = str(first.get("detail") or "")
+    summary = f"{name}: HTTP {response.status_code}"
+    if code or title:
+        summary += f", Telnyx error {code} {title}".rstrip()
+    return TelnyxError(
+        summary,
+        status_code=response.status_code,
+        code=code,
+        title=title or response.reason_phrase,
+        detail=detail,
+        permanent=response.status_code not in RETRYABLE_STATUSES,
+    )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait from Retry-After or x-ratelimit-reset (both in seconds), capped."""
+    for header in ("retry-after", "x-ratelimit-reset"):
+        value = response.headers.get(header)
+        if value is None:
+            continue
+        try:
+            return min(max(float(value), 0.0), MAX_BACKOFF_SECONDS * 2)
+        except ValueError:
+            continue
+    return None
+
+
+def _without_secrets(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("***" if k in SECRET_FIELDS else v) for k, v in body.items()}
+
+
+# One client per event loop: httpx's pool is bound to the loop that first used it, and tests
+# (and management commands) run their own loops.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TelnyxClient] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_client() -> TelnyxClient:
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = TelnyxClient(
+            api_key=settings.TELNYX_API_KEY,
+            base_url=settings.TELNYX_API_BASE_URL,
+            timeout=settings.TELNYX_API_TIMEOUT,
+            max_attempts=settings.TELNYX_API_MAX_ATTEMPTS,
+        )
+        _clients[loop] = client
+    return client
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests change TELNYX_API_BASE_URL between cases)."""
+    _clients.clear()
+
+
+__all__ = [
+    "DialedCall",
+    "TelnyxClient",
+    "TelnyxError",
+    "decode_client_state",
+    "encode_client_state",
+    "get_client",
+    "reset_clients",
+]

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from telephony.webhooks import verification_disabled
+
+
+def telephony_mode(request: HttpRequest) -> dict[str, Any]:
+    """Tell every page whether calls are simulated and whether webhook checks are off."""
+    return {
+        "telnyx_simulator": settings.TELNYX_SIMULATOR,
+        "webhook_verification_disabled": verification_disabled(),
+    }
