@@ -224,6 +224,7 @@ class Call(models.Model):
                 updates[field] = models.Case(
                     models.When(**{field: ""}, then=models.Value(value)),
                     default=models.F(field),
+                    output_field=model_field,
                 )
         Call.objects.filter(pk=self.pk).update(**updates)
         self.refresh_from_db(fields=list(known))

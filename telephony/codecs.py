@@ -141,6 +141,7 @@ class Codec:
     sample_rate: int
     bytes_per_sample: int
     silence_byte: int
+    big_endian: bool  # L16 byte order; one-byte G.711 samples have none (always True)
     _decode: Callable[[bytes], np.ndarray] = field(repr=False, compare=False)
     _encode: Callable[[np.ndarray], bytes] = field(repr=False, compare=False)
 
@@ -180,9 +181,9 @@ def get_codec(
         allowed = ", ".join(str(r) for r in rates)
         raise UnsupportedCodec(f"{name} at {rate} Hz is not supported; use {allowed} Hz")
     if name == "PCMU":
-        return Codec(name, rate, 1, ULAW_SILENCE, ulaw_decode, ulaw_encode)
+        return Codec(name, rate, 1, ULAW_SILENCE, True, ulaw_decode, ulaw_encode)
     if name == "PCMA":
-        return Codec(name, rate, 1, ALAW_SILENCE, alaw_decode, alaw_encode)
+        return Codec(name, rate, 1, ALAW_SILENCE, True, alaw_decode, alaw_encode)
     decode = partial(l16_decode, big_endian=l16_big_endian)
     encode = partial(l16_encode, big_endian=l16_big_endian)
-    return Codec(name, rate, 2, 0, decode, encode)
+    return Codec(name, rate, 2, 0, l16_big_endian, decode, encode)

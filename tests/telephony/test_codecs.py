@@ -188,6 +188,7 @@ def test_codec_l16_byte_order_is_configurable():
     samples = np.array([1], dtype=np.int16)
     assert get_codec("L16").encode(samples) == b"\x00\x01"
     assert get_codec("L16", l16_big_endian=False).encode(samples) == b"\x01\x00"
+    assert get_codec("L16") != get_codec("L16", l16_big_endian=False)
 
 
 def test_codec_is_immutable():

@@ -295,7 +295,12 @@ def test_sender_keeps_framing_and_lead_for_any_chunking(chunks, max_lead_ms):
         await h.run_to_end()
         return h
 
-    h = asyncio.run(scenario())
+    # A private loop: asyncio.run() would unset the loop pytest-asyncio installed.
+    loop = asyncio.new_event_loop()
+    try:
+        h = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
     total = sum(chunks)
     assert all(len(frame) == 160 for frame in h.frames)
     assert len(h.frames) == -(-total // 160)

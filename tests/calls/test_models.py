@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError
+from django.utils import timezone
+
+from calls.models import Call, CallEvent
+
+pytestmark = pytest.mark.django_db
+
+T0 = timezone.now()
+
+
+def make_call(**fields) -> Call:
+    return Call.objects.create(direction=Call.Direction.INBOUND, from_number="+15550001", **fields)
+
+
+def test_a_new_call_starts_initiated():
+    assert make_call().status == Call.Status.INITIATED
+
+
+def test_it_moves_through_the_happy_path():
+    call = make_call()
+    assert call.mark_ringing(at=T0)
+    assert call.mark_answered(at=T0 + timedelta(seconds=1))
+    assert call.mark_streaming(at=T0 + timedelta(seconds=2))
+    assert call.mark_ended(at=T0 + timedelta(seconds=9), cause="normal_clearing", source="caller")
+    call.refresh_from_db()
+    assert call.status == Call.Status.ENDED
+    assert call.duration == timedelta(seconds=8)
+    assert (call.hangup_cause, call.hangup_source) == ("normal_clearing", "caller")
+
+
+def test_it_refuses_to_move_backwards():
+    call = make_call()
+    call.mark_streaming(at=T0)
+    assert not call.mark_answered(at=T0)
+    assert call.status == Call.Status.STREAMING
+
+
+def test_a_late_answer_does_not_reopen_an_ended_call_but_is_remembered():
+    call = make_call()
+    call.mark_ended(at=T0 + timedelta(seconds=5), cause="normal_clearing")
+    assert not call.mark_answered(at=T0)
+    call.refresh_from_db()
+    assert call.status == Call.Status.ENDED
+    assert call.answered_at == T0
+
+
+def test_failed_wins_over_ended_whatever_the_order():
+    first, second = make_call(), make_call()
+    first.mark_ended(at=T0)
+    first.mark_failed(reason="agent unavailable")
+    second.mark_failed(reason="agent unavailable")
+    second.mark_ended(at=T0)
+    assert first.status == second.status == Call.Status.FAILED
+    assert not second.mark_ended(at=T0)
+
+
+def test_it_records_facts_only_once():
+    call = make_call()
+    call.mark_ended(at=T0, cause="normal_clearing", source="caller")
+    call.mark_ended(at=T0 + timedelta(seconds=3), cause="timeout", source="callee")
+    call.refresh_from_db()
+    assert (call.ended_at, call.hangup_cause, call.hangup_source) == (T0, "normal_clearing", "caller")
+
+
+def test_a_transition_is_won_by_exactly_one_copy_of_the_row():
+    call = make_call()
+    stale = Call.objects.get(pk=call.pk)
+    assert call.mark_answered(at=T0)
+    assert not stale.mark_answered(at=T0)
+
+
+def test_each_state_change_is_written_to_the_history():
+    call = make_call()
+    call.mark_answered(at=T0)
+    call.mark_ended(at=T0)
+    types = list(call.events.values_list("type", flat=True))
+    assert types == ["state.answered", "state.ended"]
+
+
+def test_event_ids_are_unique():
+    call = make_call()
+    CallEvent.objects.create(call=call, event_id="evt-1", type="call.answered")
+    with pytest.raises(IntegrityError):
+        CallEvent.objects.create(call=call, event_id="evt-1", type="call.answered")
+
+
+def test_the_media_token_is_stored_only_as_a_hash():
+    call = make_call()
+    token = call.issue_media_token(ttl_seconds=60)
+    assert len(token) >= 43  # 32 random bytes, url-safe base64
+    assert token not in call.media_token_hash
+    assert call.media_token_matches(token)
+    assert not call.media_token_matches(token + "x")
+
+
+def test_the_media_token_expires():
+    call = make_call()
+    token = call.issue_media_token(ttl_seconds=60)
+    Call.objects.filter(pk=call.pk).update(media_token_expires_at=timezone.now() - timedelta(seconds=1))
+    call.refresh_from_db()
+    assert not call.media_token_matches(token)
+
+
+def test_the_media_token_dies_with_the_call():
+    call = make_call()
+    token = call.issue_media_token(ttl_seconds=60)
+    call.mark_ended(at=timezone.now())
+    call.refresh_from_db()
+    assert not call.media_token_matches(token)
+
+
+def test_the_media_token_can_be_claimed_once():
+    call = make_call()
+    token = call.issue_media_token(ttl_seconds=60)
+    assert call.claim_media_token()
+    assert not Call.objects.get(pk=call.pk).claim_media_token()
+    call.refresh_from_db()
+    assert not call.media_token_matches(token)

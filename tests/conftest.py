@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import AsyncClient, Client
+from nacl.signing import SigningKey
+
+from telephony import client as telnyx_client
+from tests.environment import TEST_SIGNING_SEED
+
+
+@pytest.fixture
+def signing_key() -> SigningKey:
+    return SigningKey(TEST_SIGNING_SEED)
+
+
+def sign(key: SigningKey, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = key.sign(ts.encode() + b"|" + body).signature
+    return {"telnyx-signature-ed25519": base64.b64encode(signature).decode(), "telnyx-timestamp": ts}
+
+
+def webhook(event_type: str, payload: dict[str, Any], **data: Any) -> dict[str, Any]:
+    """A Telnyx v2 webhook envelope (telnyx-protocol.md §2.1)."""
+    return {
+        "data": {
+            "record_type": "event",
+            "event_type": event_type,
+            "id": data.pop("id", str(uuid.uuid4())),
+            "occurred_at": data.pop("occurred_at", "2026-11-22T10:00:00.000000Z"),
+            "payload": payload,
+            **data,
+        },
+        "meta": {"attempt": 1, "delivered_to": "https://phonebridge.test/telnyx/events"},
+    }
+
+
+@pytest.fixture
+def post_webhook(client: Client, signing_key: SigningKey) -> Callable[..., Any]:
+    def post(envelope: dict[str, Any] | bytes, **headers: str) -> Any:
+        body = envelope if isinstance(envelope, bytes) else json.dumps(envelope).encode()
+        return client.post(
+            "/telnyx/events",
+            data=body,
+            content_type="application/json",
+            headers={**sign(signing_key, body), **headers},
+        )
+
+    return post
+
+
+@pytest.fixture
+def async_post_webhook(signing_key: SigningKey) -> Callable[..., Any]:
+    aclient = AsyncClient()
+
+    async def post(envelope: dict[str, Any] | bytes, **headers: str) -> Any:
+        body = envelope if isinstance(envelope, bytes) else json.dumps(envelope).encode()
+        return await aclient.post(
+            "/telnyx/events",
+            data=body,
+            content_type="application/json",
+            headers={**sign(signing_key, body), **headers},
+        )
+
+    return post
+
+
+@pytest.fixture(autouse=True)
+def _fresh_telnyx_clients():
+    """Each test's event loop gets its own client, built from that test's settings."""
+    telnyx_client.reset_clients()
+    yield
+    telnyx_client.reset_clients()
