@@ -6,6 +6,10 @@ route is authenticated by the one-time token in its path, not by origin or sessi
 
 from __future__ import annotations
 
-from typing import Any
+from django.urls import path
 
-websocket_urlpatterns: list[Any] = []
+from telephony.consumers import MediaStreamConsumer
+
+websocket_urlpatterns = [
+    path("telnyx/media/<str:call_id>/<str:token>", MediaStreamConsumer.as_asgi()),
+]

@@ -64,6 +64,9 @@ def stream_params(call: Call, token: str, *, for_answer: bool = False) -> dict[s
     }
     if settings.STREAM_CODEC:
         params["stream_codec"] = settings.STREAM_CODEC
+    if settings.MEDIA_AUTH_HEADER_REQUIRED and not for_answer:
+        # Sent back by Telnyx as the x-telnyx-streaming-auth-token header (§1.1).
+        params["stream_auth_token"] = token
     # Answer has no sampling-rate field (§1.7); L16 is 16 kHz on dial and streaming_start.
     if codec == "L16" and not for_answer:
         params["stream_bidirectional_sampling_rate"] = 16000
@@ -71,13 +74,29 @@ def stream_params(call: Call, token: str, *, for_answer: bool = False) -> dict[s
 
 
 async def answer_inbound(*, call: Call, token: str) -> None:
-    """Answer with bidirectional RTP streaming to the call's tokenized media URL."""
+    """Answer with bidirectional RTP streaming to the call's tokenized media URL.
+
+    Answer cannot carry stream_auth_token (§1.1, §5 #3): when the header token is required,
+    answer plainly and start the stream with streaming_start.
+    """
+    client_state = encode_client_state(str(call.id))
     with call_context(call.id):
         try:
+            if settings.MEDIA_AUTH_HEADER_REQUIRED:
+                await get_client().answer(
+                    call.call_control_id, call=call, client_state=client_state
+                )
+                await get_client().streaming_start(
+                    call.call_control_id,
+                    call=call,
+                    client_state=client_state,
+                    **stream_params(call, token),
+                )
+                return
             await get_client().answer(
                 call.call_control_id,
                 call=call,
-                client_state=encode_client_state(str(call.id)),
+                client_state=client_state,
                 **stream_params(call, token, for_answer=True),
             )
         except TelnyxError as exc:

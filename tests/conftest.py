@@ -23,7 +23,10 @@ def signing_key() -> SigningKey:
 def sign(key: SigningKey, body: bytes, timestamp: int | None = None) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = key.sign(ts.encode() + b"|" + body).signature
-    return {"telnyx-signature-ed25519": base64.b64encode(signature).decode(), "telnyx-timestamp": ts}
+    return {
+        "telnyx-signature-ed25519": base64.b64encode(signature).decode(),
+        "telnyx-timestamp": ts,
+    }
 
 
 def webhook(event_type: str, payload: dict[str, Any], **data: Any) -> dict[str, Any]:
@@ -77,3 +80,18 @@ def _fresh_telnyx_clients():
     telnyx_client.reset_clients()
     yield
     telnyx_client.reset_clients()
+
+
+@pytest.fixture
+def live_asgi(transactional_db, settings):
+    """phonebridge's ASGI app on a free port; PUBLIC_HOST points at it."""
+    from phonebridge.asgi import application
+    from tests.live import LiveServer
+
+    server = LiveServer(application).start()
+    settings.PUBLIC_HOST = server.host
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+    try:
+        yield server
+    finally:
+        server.stop()

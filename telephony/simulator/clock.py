@@ -16,4 +16,6 @@ def iso_micro(moment: datetime) -> str:
 
 def iso_milli(moment: datetime) -> str:
     """Account resources (`created_at`, `updated_at`) carry milliseconds."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )

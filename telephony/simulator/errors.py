@@ -41,13 +41,19 @@ class ApiError(Exception):
 
 def call_ended() -> ApiError:
     return ApiError(
-        422, "90018", "Call has already ended", "This call is no longer active and can't receive commands."
+        422,
+        "90018",
+        "Call has already ended",
+        "This call is no longer active and can't receive commands.",
     )
 
 
 def call_not_answered() -> ApiError:
     return ApiError(
-        422, "90034", "Call not answered yet", "This command can only be issued after the call is answered."
+        422,
+        "90034",
+        "Call not answered yet",
+        "This command can only be issued after the call is answered.",
     )
 
 

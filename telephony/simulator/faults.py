@@ -103,4 +103,6 @@ def parse_fail_rate(spec: str) -> FaultRule:
     if not 0 <= probability <= 1:
         raise ValueError("the rate must be between 0 and 1")
     kind = FAULT_ALIASES[name]
-    return FaultRule(kind, count=None, probability=probability, command="dial" if kind == "dps" else None)
+    return FaultRule(
+        kind, count=None, probability=probability, command="dial" if kind == "dps" else None
+    )

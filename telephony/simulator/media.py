@@ -86,8 +86,14 @@ class MediaCaller:
         ws = self._ws
         if ws is not None:
             stop = {"user_id": self.user_id, "call_control_id": self.call.call_control_id}
-            await self._send({"event": "stop", "sequence_number": self._next_seq(),
-                              "stream_id": self.stream.stream_id, "stop": stop})
+            await self._send(
+                {
+                    "event": "stop",
+                    "sequence_number": self._next_seq(),
+                    "stream_id": self.stream.stream_id,
+                    "stop": stop,
+                }
+            )
             self.stats.closed_by = "carrier"
             # Telnyx closes with no status code (the server sees 1005, §1.1); websockets sends
             # an empty close frame when given code None, which is exactly that.
@@ -197,7 +203,12 @@ class MediaCaller:
             for track in tracks:
                 payload = payloads[index] if track == "inbound" else silence
                 text = _MEDIA_TEMPLATE % (
-                    self._seq + 1, self.stream.stream_id, track, chunk, timestamp, payload
+                    self._seq + 1,
+                    self.stream.stream_id,
+                    track,
+                    chunk,
+                    timestamp,
+                    payload,
                 )
                 self._seq += 1
                 if self.scenario.reorder_media and chunk % 10 == 3 and held is None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Direction = Literal["incoming", "outgoing"]
 HangupBy = Literal["caller", "never"]
@@ -64,3 +65,17 @@ class Scenario:
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.time_scale
+
+
+def scenario_from_dict(fields: dict[str, Any], base: Scenario | None = None) -> Scenario:
+    """Build a scenario from JSON-ish fields (`from` is accepted for `from_`)."""
+    known = {f.name for f in dataclasses.fields(Scenario)}
+    changes = {("from_" if k == "from" else k): v for k, v in fields.items()}
+    unknown = set(changes) - known
+    if unknown:
+        raise ValueError(f"unknown scenario fields: {', '.join(sorted(unknown))}")
+    if isinstance(changes.get("webhook_faults"), dict):
+        changes["webhook_faults"] = WebhookFaults(**changes["webhook_faults"])
+    if "tags" in changes:
+        changes["tags"] = tuple(changes["tags"])
+    return dataclasses.replace(base or Scenario(), **changes)

@@ -44,7 +44,9 @@ class Event:
     def body(self, attempt: int, url: str) -> bytes:
         # API v1 apps (the OpenAPI default!) get v1-style names, so a server that forgot to ask
         # for "2" sees unknown events instead of silently working here and failing on Telnyx.
-        event_type = self.event_type if self.api_version == "2" else self.event_type.replace(".", "_")
+        event_type = (
+            self.event_type if self.api_version == "2" else self.event_type.replace(".", "_")
+        )
         data = {
             "record_type": "event",
             "event_type": event_type,
@@ -52,7 +54,9 @@ class Event:
             "occurred_at": self.occurred_at,
             "payload": self.payload,
         }
-        return json.dumps({"data": data, "meta": {"attempt": attempt, "delivered_to": url}}).encode()
+        return json.dumps(
+            {"data": data, "meta": {"attempt": attempt, "delivered_to": url}}
+        ).encode()
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,11 @@ def test_it_records_facts_only_once():
     call.mark_ended(at=T0, cause="normal_clearing", source="caller")
     call.mark_ended(at=T0 + timedelta(seconds=3), cause="timeout", source="callee")
     call.refresh_from_db()
-    assert (call.ended_at, call.hangup_cause, call.hangup_source) == (T0, "normal_clearing", "caller")
+    assert (call.ended_at, call.hangup_cause, call.hangup_source) == (
+        T0,
+        "normal_clearing",
+        "caller",
+    )
 
 
 def test_a_transition_is_won_by_exactly_one_copy_of_the_row():
@@ -101,7 +105,9 @@ def test_the_media_token_is_stored_only_as_a_hash():
 def test_the_media_token_expires():
     call = make_call()
     token = call.issue_media_token(ttl_seconds=60)
-    Call.objects.filter(pk=call.pk).update(media_token_expires_at=timezone.now() - timedelta(seconds=1))
+    Call.objects.filter(pk=call.pk).update(
+        media_token_expires_at=timezone.now() - timedelta(seconds=1)
+    )
     call.refresh_from_db()
     assert not call.media_token_matches(token)
 

@@ -49,7 +49,12 @@ def test_healthz_names_an_unreachable_database():
     env["DJANGO_SETTINGS_MODULE"] = "phonebridge.settings"
     env["ALLOWED_HOSTS"] = "testserver"
     result = subprocess.run(
-        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["status"] == 503

@@ -63,7 +63,9 @@ def test_the_default_database_is_a_sqlite_file_in_the_project():
 
 
 def test_database_url_selects_postgresql():
-    loaded = load_settings(SECRET_KEY="x", DATABASE_URL="postgres://pb:pw@db.internal:5433/phonebridge")
+    loaded = load_settings(
+        SECRET_KEY="x", DATABASE_URL="postgres://pb:pw@db.internal:5433/phonebridge"
+    )
     assert loaded["engine"] == "django.db.backends.postgresql"
     assert loaded["name"] == "phonebridge"
 

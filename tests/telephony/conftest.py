@@ -21,7 +21,9 @@ class FakeTelnyx:
     """
 
     requests: list[httpx.Request] = field(default_factory=list)
-    responses: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = field(default_factory=dict)
+    responses: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]] = field(
+        default_factory=dict
+    )
     sleeps: list[float] = field(default_factory=list)
     delay: float = 0.0  # seconds Telnyx takes to answer
 
@@ -53,7 +55,15 @@ class FakeTelnyx:
     def bodies(self, suffix: str) -> list[dict[str, Any]]:
         return [json.loads(r.content) for r in self.requests if r.url.path.endswith(suffix)]
 
-    def fail(self, suffix: str, status: int, code: str = "", title: str = "", detail: str = "", **headers: str) -> None:
+    def fail(
+        self,
+        suffix: str,
+        status: int,
+        code: str = "",
+        title: str = "",
+        detail: str = "",
+        **headers: str,
+    ) -> None:
         body = {"errors": [{"code": code, "title": title, "detail": detail}]} if code else {}
         self.responses.setdefault(suffix, []).append((status, body, headers))
 

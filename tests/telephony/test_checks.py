@@ -40,7 +40,9 @@ def test_a_public_key_of_the_wrong_length_is_reported(production):
 
 def test_the_der_form_of_the_public_key_is_accepted(production):
     raw = base64.b64decode(production.TELNYX_PUBLIC_KEY)
-    production.TELNYX_PUBLIC_KEY = base64.b64encode(bytes.fromhex("302a300506032b6570032100") + raw).decode()
+    production.TELNYX_PUBLIC_KEY = base64.b64encode(
+        bytes.fromhex("302a300506032b6570032100") + raw
+    ).decode()
     assert check_telnyx() == []
 
 

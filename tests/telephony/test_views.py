@@ -53,7 +53,7 @@ async def test_an_inbound_call_is_stored_and_answered_with_bidirectional_streami
     assert "stream_bidirectional_sampling_rate" not in answer  # not an answer field (§1.7)
     assert len(answer["command_id"]) == 36
     command = await TelnyxCommand.objects.aget(call=call, name="answer")
-    assert command.ok and command.status_code == 200 and command.attempts == 1
+    assert (command.ok, command.status_code, command.attempts) == (True, 200, 1)
 
 
 async def test_the_codec_and_target_legs_are_settings(async_post_webhook, fake_telnyx, settings):
@@ -63,10 +63,15 @@ async def test_the_codec_and_target_legs_are_settings(async_post_webhook, fake_t
     await async_post_webhook(webhook("call.initiated", INBOUND))
     await tasks.drain()
     [answer] = telnyx.bodies("/actions/answer")
-    assert (answer["stream_bidirectional_codec"], answer["stream_bidirectional_target_legs"]) == ("PCMA", "both")
+    assert (answer["stream_bidirectional_codec"], answer["stream_bidirectional_target_legs"]) == (
+        "PCMA",
+        "both",
+    )
 
 
-async def test_a_duplicate_delivery_returns_200_and_changes_nothing(async_post_webhook, fake_telnyx):
+async def test_a_duplicate_delivery_returns_200_and_changes_nothing(
+    async_post_webhook, fake_telnyx
+):
     telnyx = fake_telnyx()
     envelope = webhook("call.initiated", INBOUND, id="evt-dup")
     first = await async_post_webhook(envelope)
@@ -81,7 +86,9 @@ async def test_a_duplicate_delivery_returns_200_and_changes_nothing(async_post_w
 
 async def test_an_unknown_event_type_is_stored_and_acknowledged(async_post_webhook, fake_telnyx):
     fake_telnyx()
-    response = await async_post_webhook(webhook("call.deepfake_detection.ended", {"call_control_id": "v3:x"}))
+    response = await async_post_webhook(
+        webhook("call.deepfake_detection.ended", {"call_control_id": "v3:x"})
+    )
     assert response.status_code == 200
     assert await CallEvent.objects.filter(type="call.deepfake_detection.ended").aexists()
 
@@ -89,7 +96,9 @@ async def test_an_unknown_event_type_is_stored_and_acknowledged(async_post_webho
 async def test_a_forged_webhook_is_refused_and_nothing_is_stored(async_client):
     body = json.dumps(webhook("call.initiated", INBOUND)).encode()
     forged = sign(SigningKey(b"f" * 32), body)
-    response = await async_client.post("/telnyx/events", body, content_type="application/json", headers=forged)
+    response = await async_client.post(
+        "/telnyx/events", body, content_type="application/json", headers=forged
+    )
     assert response.status_code == 403
     assert response.json() == {"error": "signature does not match"}
     assert not await CallEvent.objects.aexists()
@@ -99,7 +108,9 @@ async def test_a_forged_webhook_is_refused_and_nothing_is_stored(async_client):
 async def test_a_stale_webhook_is_refused(async_client, signing_key):
     body = json.dumps(webhook("call.initiated", INBOUND)).encode()
     old = sign(signing_key, body, timestamp=int(time.time()) - 3600)
-    response = await async_client.post("/telnyx/events", body, content_type="application/json", headers=old)
+    response = await async_client.post(
+        "/telnyx/events", body, content_type="application/json", headers=old
+    )
     assert response.status_code == 403
     assert not await CallEvent.objects.aexists()
 
@@ -154,23 +165,38 @@ async def test_a_hangup_ends_the_call_with_its_cause_and_quality(async_post_webh
     await tasks.drain()
     call = await Call.objects.aget()
     assert call.status == "ended"
-    assert (call.hangup_cause, call.hangup_source, call.sip_hangup_cause) == ("normal_clearing", "caller", "200")
+    assert (call.hangup_cause, call.hangup_source, call.sip_hangup_cause) == (
+        "normal_clearing",
+        "caller",
+        "200",
+    )
     assert call.call_quality_stats == stats
 
 
-async def test_an_answer_refused_by_telnyx_fails_the_call_with_telnyx_words(async_post_webhook, fake_telnyx):
+async def test_an_answer_refused_by_telnyx_fails_the_call_with_telnyx_words(
+    async_post_webhook, fake_telnyx
+):
     telnyx = fake_telnyx()
-    telnyx.fail("/actions/answer", 422, "90015", "Invalid Call Control ID", "The call_control_id is invalid.")
+    telnyx.fail(
+        "/actions/answer",
+        422,
+        "90015",
+        "Invalid Call Control ID",
+        "The call_control_id is invalid.",
+    )
     await async_post_webhook(webhook("call.initiated", INBOUND))
     await tasks.drain()
     call = await Call.objects.aget()
     assert call.status == "failed"
-    assert "90015" in call.failure_reason and "Invalid Call Control ID" in call.failure_reason
+    assert "90015" in call.failure_reason
+    assert "Invalid Call Control ID" in call.failure_reason
     command = await TelnyxCommand.objects.aget(name="answer")
     assert (command.ok, command.error_code, command.status_code) == (False, "90015", 422)
 
 
-async def test_an_answer_to_a_call_that_already_ended_is_not_a_failure(async_post_webhook, fake_telnyx):
+async def test_an_answer_to_a_call_that_already_ended_is_not_a_failure(
+    async_post_webhook, fake_telnyx
+):
     telnyx = fake_telnyx()
     telnyx.fail("/actions/answer", 422, "90018", "Call has already ended")
     await async_post_webhook(webhook("call.initiated", INBOUND))

@@ -11,7 +11,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nacl.signing import SigningKey
 
-from telephony.webhooks import BadEnvelope, BadSignature, load_public_key, parse_event, verify_signature
+from telephony.webhooks import (
+    BadEnvelope,
+    BadSignature,
+    load_public_key,
+    parse_event,
+    verify_signature,
+)
 
 # A vector made once with OpenSSL (through `cryptography`), an Ed25519 implementation
 # independent of the PyNaCl/libsodium one we verify with. The key is RFC 8032's test 2 key.
@@ -87,14 +93,21 @@ def test_it_accepts_a_live_signature_from_openssl():
     ts = str(int(time.time()))
     signature = base64.b64encode(private.sign(ts.encode() + b"|" + BODY)).decode()
     verify_signature(
-        body=BODY, signature=signature, timestamp=ts, public_key=base64.b64encode(raw_public).decode()
+        body=BODY,
+        signature=signature,
+        timestamp=ts,
+        public_key=base64.b64encode(raw_public).decode(),
     )
 
 
 def test_it_accepts_a_pem_public_key(key):
-    pem = "-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(
-        bytes.fromhex("302a300506032b6570032100") + bytes(key.verify_key)
-    ).decode() + "\n-----END PUBLIC KEY-----\n"
+    pem = (
+        "-----BEGIN PUBLIC KEY-----\n"
+        + base64.b64encode(
+            bytes.fromhex("302a300506032b6570032100") + bytes(key.verify_key)
+        ).decode()
+        + "\n-----END PUBLIC KEY-----\n"
+    )
     verify_signature(body=BODY, public_key=pem, **signed(key))
 
 
@@ -128,16 +141,22 @@ def test_it_rejects_a_signature_by_another_key(key):
 
 def test_it_rejects_a_stale_timestamp(key):
     with pytest.raises(BadSignature, match="tolerance"):
-        verify_signature(body=BODY, public_key=public_key_of(key), **signed(key, ts=int(time.time()) - 301))
+        verify_signature(
+            body=BODY, public_key=public_key_of(key), **signed(key, ts=int(time.time()) - 301)
+        )
 
 
 def test_it_rejects_a_future_timestamp(key):
     with pytest.raises(BadSignature, match="tolerance"):
-        verify_signature(body=BODY, public_key=public_key_of(key), **signed(key, ts=int(time.time()) + 301))
+        verify_signature(
+            body=BODY, public_key=public_key_of(key), **signed(key, ts=int(time.time()) + 301)
+        )
 
 
 def test_it_accepts_a_timestamp_just_inside_the_window(key):
-    verify_signature(body=BODY, public_key=public_key_of(key), **signed(key, ts=int(time.time()) - 290))
+    verify_signature(
+        body=BODY, public_key=public_key_of(key), **signed(key, ts=int(time.time()) - 290)
+    )
 
 
 def test_a_signature_over_a_reserialized_body_does_not_verify(key):
@@ -146,9 +165,7 @@ def test_a_signature_over_a_reserialized_body_does_not_verify(key):
         verify_signature(body=reserialized, public_key=public_key_of(key), **signed(key))
 
 
-@pytest.mark.parametrize(
-    "value", ["", "bm90IGEga2V5", base64.b64encode(b"z" * 33).decode(), "%%%"]
-)
+@pytest.mark.parametrize("value", ["", "bm90IGEga2V5", base64.b64encode(b"z" * 33).decode(), "%%%"])
 def test_a_bad_public_key_is_a_bad_signature_not_a_crash(key, value):
     with pytest.raises(BadSignature, match="TELNYX_PUBLIC_KEY"):
         verify_signature(body=BODY, public_key=value, **signed(key))
@@ -182,5 +199,7 @@ def test_it_refuses_bodies_that_are_not_an_envelope(body):
 
 
 def test_an_impossible_occurred_at_falls_back_to_now():
-    event = parse_event(b'{"data": {"id": "x", "event_type": "e", "occurred_at": "2026-13-45T99:00:00Z"}}')
+    event = parse_event(
+        b'{"data": {"id": "x", "event_type": "e", "occurred_at": "2026-13-45T99:00:00Z"}}'
+    )
     assert event.occurred_at is not None

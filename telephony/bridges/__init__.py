@@ -1,0 +1,88 @@
+"""The bridge between a phone leg's audio and whatever answers it (an agent, or an echo).
+
+The media session owns the Telnyx side (codecs, pacing, marks, recording); a bridge owns the
+other side. The session gives the bridge the caller's audio as int16 PCM at the call's rate
+and receives the agent's audio and signals through `AgentSink`.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    call_id: uuid.UUID
+    direction: str
+    from_number: str
+    to_number: str
+    call_control_id: str
+    stream_call_id: str = ""
+    custom_data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MediaFormat:
+    """The caller's audio as announced in Telnyx's `start` frame."""
+
+    encoding: str
+    sample_rate: int
+    channels: int = 1
+
+
+class AgentSink(Protocol):
+    """What a bridge may do to the phone leg. All methods are cheap and non-blocking."""
+
+    def agent_audio(self, samples: np.ndarray, sample_rate: int) -> None:
+        """Play int16 mono audio to the caller (any rate; the session converts)."""
+
+    def agent_utterance_end(self) -> None:
+        """The agent stopped talking: pad and flush, and mark the end of what it said."""
+
+    def interrupt(self) -> None:
+        """Barge-in: drop what is queued and tell Telnyx to `clear` what it buffered."""
+
+    def hang_up(self, reason: str) -> None:
+        """The far side is gone (the agent left, the Stream call ended): end the phone call."""
+
+
+class Bridge(abc.ABC):
+    name: str = "bridge"
+
+    @abc.abstractmethod
+    async def start(self, *, call: CallInfo, media_format: MediaFormat, sink: AgentSink) -> None:
+        """Begin bridging; must return quickly (long joins run in the bridge's own task)."""
+
+    @abc.abstractmethod
+    def feed_caller_audio(self, samples: np.ndarray) -> None:
+        """One frame of the caller's audio, int16 at `media_format.sample_rate`. Hot path."""
+
+    async def dtmf(self, digit: str) -> None:  # noqa: B027 - optional for bridges
+        """The caller pressed a key."""
+
+    @abc.abstractmethod
+    async def close(self, reason: str) -> None:
+        """Tear down; called exactly once by the session, whatever ended the call."""
+
+    def describe(self) -> dict[str, Any]:
+        """Bridge-specific figures stored with the call's media statistics."""
+        return {}
+
+
+def create_bridge(kind: str | None = None) -> Bridge:
+    kind = kind or settings.BRIDGE
+    if kind == "echo":
+        from telephony.bridges.echo import EchoBridge
+
+        return EchoBridge()
+    if kind == "stream":
+        from telephony.bridges.stream import StreamBridge
+
+        return StreamBridge()
+    raise ValueError(f"unknown bridge {kind!r}")
