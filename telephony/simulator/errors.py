@@ -35,7 +35,6 @@ class ApiError(Exception):
         error: dict[str, Any] = {"code": self.code, "title": self.title, "detail": self.detail}
         if self.pointer:
             error["source"] = {"pointer": self.pointer}
-        error["meta"] = {"url": f"https://developers.telnyx.com/docs/overview/errors/{self.code}"}
         return {"errors": [error]}
 
 

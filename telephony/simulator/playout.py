@@ -8,7 +8,6 @@ comes back when the audio queued before it has finished playing (at once when id
 from __future__ import annotations
 
 import math
-import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -137,7 +136,3 @@ def percentile(values: list[float], pct: float) -> float | None:
     ordered = sorted(values)
     rank = max(0, math.ceil(pct / 100 * len(ordered)) - 1)
     return ordered[rank]
-
-
-def monotonic() -> float:
-    return time.monotonic()

@@ -16,7 +16,7 @@ import random
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -230,7 +230,3 @@ class WebhookSender:
             limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
             self._client = httpx.AsyncClient(follow_redirects=True, max_redirects=3, limits=limits)
         return self._client
-
-
-def with_faults(event: Event, faults: WebhookFaults | None) -> Event:
-    return replace(event, faults=faults)

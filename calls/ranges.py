@@ -1,0 +1,105 @@
+"""Serve a stored file with HTTP Range support (RFC 9110 §14), so audio players can seek.
+
+Django 5.2's FileResponse always sends the whole file with a 200, and browsers only let the
+user seek an <audio> element whose source answers `Range: bytes=...` with 206 Partial
+Content. We answer a single range; a multi-range request gets the whole file, which RFC 9110
+§14.2 allows ("a server MAY ignore the Range header field").
+"""
+
+from __future__ import annotations
+
+import re
+from typing import IO
+
+from django.core.files import File
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.http import http_date
+
+_SINGLE_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+class UnsatisfiableRange(ValueError):
+    """The range starts past the end of the file: answer 416."""
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """The inclusive (first, last) byte positions asked for, or None to send the whole file."""
+    match = _SINGLE_RANGE.match(header or "")
+    if not match or match.groups() == ("", ""):
+        return None  # absent, multi-range or malformed: ignore it (RFC 9110 §14.2)
+    first, last = match.groups()
+    if not first:  # "bytes=-500": the last 500 bytes
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise UnsatisfiableRange(header)
+        return max(size - suffix, 0), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if end < start:
+        return None
+    if start >= size:
+        raise UnsatisfiableRange(header)
+    return start, min(end, size - 1)
+
+
+class _Slice:
+    """A read-only window of `length` bytes from the file's current position.
+
+    It has no name, tell or seek, so FileResponse neither guesses a length nor a type.
+    """
+
+    def __init__(self, file: IO[bytes], length: int) -> None:
+        self._file = file
+        self._left = length
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._left if size < 0 else min(size, self._left)
+        data = self._file.read(size) if size else b""
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def ranged_file_response(
+    request: HttpRequest, file: File, *, content_type: str, last_modified: float | None = None
+) -> HttpResponseBase:
+    """Answer with the whole of `file` (200) or the one range the request asks for (206)."""
+    size = file.size
+    validator = http_date(last_modified) if last_modified is not None else None
+    try:
+        byte_range = _requested_range(request, size, validator)
+    except UnsatisfiableRange:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    file.open("rb")
+    if byte_range is None:
+        response = FileResponse(file, content_type=content_type)
+        response["Content-Length"] = str(size)
+    else:
+        first, last = byte_range
+        file.seek(first)
+        response = FileResponse(_Slice(file, last - first + 1), content_type=content_type)
+        response.status_code = 206
+        response["Content-Length"] = str(last - first + 1)
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+    response["Accept-Ranges"] = "bytes"
+    if validator:
+        response["Last-Modified"] = validator
+    return response
+
+
+def _requested_range(
+    request: HttpRequest, size: int, validator: str | None
+) -> tuple[int, int] | None:
+    header = request.headers.get("Range", "")
+    if not header or request.method not in ("GET", "HEAD"):
+        return None
+    # If-Range: the client's partial copy is only still good if the file has not changed.
+    if_range = request.headers.get("If-Range")
+    if if_range is not None and if_range != validator:
+        return None
+    return parse_range(header, size)
