@@ -8,6 +8,7 @@ Content. We answer a single range; a multi-range request gets the whole file, wh
 
 from __future__ import annotations
 
+import os
 import re
 from typing import IO
 
@@ -75,16 +76,19 @@ def ranged_file_response(
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
         return response
+    first, last = byte_range or (0, size - 1)
     file.open("rb")
-    if byte_range is None:
-        response = FileResponse(file, content_type=content_type)
-        response["Content-Length"] = str(size)
-    else:
-        first, last = byte_range
-        file.seek(first)
-        response = FileResponse(_Slice(file, last - first + 1), content_type=content_type)
+    file.seek(first)
+    # A slice even for the whole file: a live call's recording grows while we read it, and
+    # we must not send more bytes than the Content-Length we promised.
+    response = FileResponse(
+        _Slice(file, last - first + 1),
+        content_type=content_type,
+        filename=os.path.basename(file.name or ""),
+    )
+    response["Content-Length"] = str(last - first + 1)
+    if byte_range is not None:
         response.status_code = 206
-        response["Content-Length"] = str(last - first + 1)
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
     response["Accept-Ranges"] = "bytes"
     if validator:

@@ -111,7 +111,7 @@ async def stop(communicator: WebsocketCommunicator) -> None:
         output = await communicator.receive_output(timeout=3)
         if output["type"] == "websocket.close":
             break
-    await communicator.wait()
+    await communicator.disconnect()
     await tasks.drain()
 
 
@@ -220,10 +220,10 @@ async def test_the_echo_bridge_returns_the_callers_audio_in_whole_20ms_frames():
         8000,
         "stream-1",
     )
-    assert call.first_inbound_ms is not None and call.first_outbound_ms is not None
+    assert None not in (call.first_inbound_ms, call.first_outbound_ms)
     assert call.max_lead_ms <= 120
     types = [t async for t in call.events.values_list("type", flat=True)]
-    assert "media.start" in types and "media.stop" in types
+    assert {"media.start", "media.stop"} <= set(types)
 
 
 async def test_a_pcma_caller_is_answered_in_the_pcmu_we_asked_for():
@@ -365,7 +365,7 @@ async def test_a_hangup_from_any_worker_closes_the_stream():
     assert await notify_stream(call.pk, "hangup")
     output = await communicator.receive_output(timeout=2)
     assert output["type"] == "websocket.close"
-    await communicator.wait()
+    await communicator.disconnect()
     await tasks.drain()
     stop_event = await CallEvent.objects.aget(call=call, type="media.stop")
     assert stop_event.payload["reason"] == "hangup requested"
@@ -448,7 +448,7 @@ async def test_repeated_garbage_closes_the_stream_with_a_recorded_reason(setting
         await communicator.send_to(text_data="garbage")
     output = await communicator.receive_output(timeout=2)
     assert (output["type"], output["code"]) == ("websocket.close", 1008)
-    await communicator.wait()
+    await communicator.disconnect()
     await tasks.drain()
     stop_event = await CallEvent.objects.aget(call=call, type="media.stop")
     assert stop_event.payload["reason"] == "too many malformed frames (6)"
@@ -460,7 +460,7 @@ async def test_an_unsupported_codec_ends_the_stream_clearly():
     await communicator.send_to(text_data=start("OPUS", 16000))
     output = await communicator.receive_output(timeout=2)
     assert (output["type"], output["code"]) == ("websocket.close", 1003)
-    await communicator.wait()
+    await communicator.disconnect()
     await tasks.drain()
     event = await CallEvent.objects.aget(call=call, type="media.unsupported_codec")
     assert "OPUS" in event.payload["error"]

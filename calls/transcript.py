@@ -1,0 +1,63 @@
+"""A call's transcript, read from Telnyx `call.transcription` webhooks.
+
+Each webhook carries `data.payload.transcription_data = {transcript, confidence, is_final,
+transcription_track}`; the `inbound` track is the person on the phone, `outbound` is what we
+sent them (the agent). Interim results are revised by later ones, so only final segments
+are kept.
+Reference: https://developers.telnyx.com/api-reference/callbacks/call-transcription
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from calls.models import CallEvent
+
+TRANSCRIPTION = "call.transcription"
+
+
+@dataclass(frozen=True)
+class Segment:
+    speaker: str  # "caller" or "agent"
+    text: str
+    at: datetime
+    confidence: float | None
+
+    @property
+    def speaker_label(self) -> str:
+        return self.speaker.capitalize()
+
+
+def transcript(events: Iterable[CallEvent]) -> list[Segment]:
+    """The final segments, in the order they were spoken."""
+    segments = [s for e in events if (s := _segment(e)) is not None]
+    return sorted(segments, key=lambda s: s.at)
+
+
+def transcription_data(event: CallEvent) -> dict[str, Any]:
+    if event.type != TRANSCRIPTION:
+        return {}
+    data = (event.payload.get("data") or {}).get("payload") or {}
+    found = data.get("transcription_data") if isinstance(data, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def speaker(data: dict[str, Any]) -> str:
+    return "agent" if data.get("transcription_track") == "outbound" else "caller"
+
+
+def _segment(event: CallEvent) -> Segment | None:
+    data = transcription_data(event)
+    text = str(data.get("transcript") or "").strip()
+    if not text or not data.get("is_final"):
+        return None
+    confidence = data.get("confidence")
+    return Segment(
+        speaker=speaker(data),
+        text=text,
+        at=event.occurred_at,
+        confidence=float(confidence) if isinstance(confidence, int | float) else None,
+    )
