@@ -54,7 +54,7 @@ async def test_with_header_auth_the_dial_carries_the_stream_auth_token(fake_teln
 @pytest.mark.parametrize("number", ["5557654321", "+0123", "+1555abc4321", "", "+1234567890123456"])
 async def test_place_call_refuses_numbers_that_are_not_e164(fake_telnyx, number):
     telnyx = fake_telnyx()
-    with pytest.raises(InvalidNumber, match="E.164"):
+    with pytest.raises(InvalidNumber, match=r"E\.164"):
         await services.place_call(to=number)
     assert telnyx.requests == []
     assert not await Call.objects.aexists()
