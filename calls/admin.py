@@ -1,58 +1,300 @@
+"""The operator console: live and past calls, one call's story, dialing and steering calls.
+
+Custom pages and endpoints live in calls/admin_views.py and are mounted through get_urls();
+templates under templates/admin/ extend Django's and override single blocks.
+"""
+
 from __future__ import annotations
 
-from django.contrib import admin
+import random
+import re
+import uuid
+from typing import Any
+from urllib.parse import urlencode
 
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, URLResolver, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from calls.admin_filters import AnsweredByFilter, HangupCauseFilter, HasRecordingFilter, LiveFilter
+from calls.admin_views import CallConsole
+from calls.detail import clock, detail_context, render_fragments, status_badge
+from calls.export import csv_response
+from calls.forms import DtmfForm, TransferForm
+from calls.live import call_marker
 from calls.models import Call, CallEvent, TelnyxCommand
+from telephony import services
+from telephony.client import TelnyxError
 
+admin.site.site_header = "phonebridge"
+admin.site.site_title = "phonebridge"
+admin.site.index_title = "Operator console"
+# Three models do not need a navigation sidebar; the call list needs the width.
+admin.site.enable_nav_sidebar = False
 
-class CallEventInline(admin.TabularInline):
-    model = CallEvent
-    extra = 0
-    fields = ("occurred_at", "source", "type", "event_id")
-    readonly_fields = fields
-    can_delete = False
-    show_change_link = True
-
-
-class TelnyxCommandInline(admin.TabularInline):
-    model = TelnyxCommand
-    extra = 0
-    fields = (
-        "created_at",
-        "name",
-        "ok",
-        "status_code",
-        "error_code",
-        "error_detail",
-        "attempts",
-        "latency_ms",
-    )
-    readonly_fields = fields
-    can_delete = False
+_NUMBER_LIKE = re.compile(r"^\+?[\d\s().-]{3,}$")
 
 
 @admin.register(Call)
 class CallAdmin(admin.ModelAdmin):
     list_display = (
-        "created_at",
-        "direction",
-        "status",
+        "started",
+        "direction_arrow",
+        "status_column",
         "from_number",
         "to_number",
+        "duration_column",
         "hangup_cause",
+        "agent_outcome",
+    )
+    list_display_links = ("started",)
+    list_filter = (
+        LiveFilter,
+        "status",
+        "direction",
+        "created_at",
+        HangupCauseFilter,
+        HasRecordingFilter,
+        AnsweredByFilter,
+        "bridge_status",
         "simulated",
     )
-    list_filter = ("status", "direction", "simulated")
     search_fields = (
         "from_number",
         "to_number",
         "call_control_id",
         "call_leg_id",
         "call_session_id",
+        "stream_id",
+        "stream_call_id",
+        "agent_session_id",
+        "telnyx_recording_urls",
     )
+    search_help_text = "A phone number (any part of it), or any Telnyx or phonebridge id."
     date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    list_per_page = 50
+    empty_value_display = "—"
+    # COUNT(*) over a table that grows by every call of every campaign is not worth it.
+    show_full_result_count = False
+    actions = ("export_csv", "dial_again", "hang_up_calls")
+    fieldsets = (
+        ("Telnyx", {"fields": ("id", "call_control_id", "call_leg_id", "call_session_id")}),
+        (
+            "Times",
+            {
+                "classes": ["collapse"],
+                "fields": (
+                    "created_at",
+                    "answered_at",
+                    "streaming_started_at",
+                    "streaming_stopped_at",
+                    "ended_at",
+                    "last_activity_at",
+                ),
+            },
+        ),
+        (
+            "How it ended",
+            {
+                "classes": ["collapse"],
+                "fields": (
+                    "hangup_cause",
+                    "hangup_source",
+                    "sip_hangup_cause",
+                    "failure_reason",
+                    "amd_result",
+                    "call_quality_stats",
+                ),
+            },
+        ),
+        (
+            "Agent",
+            {
+                "classes": ["collapse"],
+                "fields": (
+                    "bridge",
+                    "bridge_status",
+                    "bridge_error",
+                    "stream_call_id",
+                    "agent_session_id",
+                    "bridge_join_ms",
+                    "custom_data",
+                ),
+            },
+        ),
+    )
     readonly_fields = [f.name for f in Call._meta.fields]
-    inlines = [CallEventInline, TelnyxCommandInline]
+
+    # Permissions -----------------------------------------------------------------------
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # calls are placed from the Dial page, or arrive from Telnyx
+
+    def has_change_permission(self, request: HttpRequest, obj: Call | None = None) -> bool:
+        # Webhooks and the media stream write a call row while it lives; a whole-row save
+        # from the admin could undo a transition that raced it. So the detail page is
+        # read-only, and the model-level change permission only gates operator actions.
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
+
+    def has_dial_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("calls.dial_call")
+
+    # URLs and pages --------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern | URLResolver]:
+        return [*CallConsole(self).urls(), *super().get_urls()]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {
+            "can_dial": self.has_dial_permission(request),
+            "simulate_from": f"+1555010{random.randint(0, 9999):04d}",
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        call = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if call is not None:
+            context.update(self._detail_extra(request, call))
+        return super().change_view(request, object_id, form_url, context)
+
+    def _detail_extra(self, request: HttpRequest, call: Call) -> dict[str, Any]:
+        found = call_marker(call.pk)
+        return {
+            "call": call,
+            "fragments": render_fragments(request, detail_context(call)),
+            "live_marker": found[0] if found else "",
+            "can_operate": call.is_live and self.has_change_permission(request),
+            "transfer_form": TransferForm(),
+            "dtmf_form": DtmfForm(),
+        }
+
+    # Search ----------------------------------------------------------------------------
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Call], search_term: str
+    ) -> tuple[QuerySet[Call], bool]:
+        term = search_term.strip()
+        if _NUMBER_LIKE.match(term):
+            # "+1 (555) 123-4567" finds +15551234567: numbers are stored in E.164.
+            term = re.sub(r"[\s().-]", "", term)
+        found, duplicates = super().get_search_results(request, queryset, term)
+        extra = _id_matches(term)
+        if extra is not None:
+            found = found | queryset.filter(extra)
+        return found, duplicates
+
+    # List columns ----------------------------------------------------------------------
+
+    @admin.display(description="Started", ordering="created_at")
+    def started(self, call: Call) -> str:
+        return date_format(timezone.localtime(call.created_at), "Y-m-d\u00a0H:i:s")
+
+    @admin.display(description="Dir.", ordering="direction")
+    def direction_arrow(self, call: Call) -> SafeString:
+        arrow = "← in" if call.direction == Call.Direction.INBOUND else "→ out"
+        return format_html('<span title="{}">{}</span>', call.get_direction_display(), arrow)
+
+    @admin.display(description="Status", ordering="status")
+    def status_column(self, call: Call) -> SafeString:
+        return status_badge(call)
+
+    @admin.display(description="Duration")
+    def duration_column(self, call: Call) -> SafeString | str:
+        if call.duration is not None:
+            return clock(call.duration.total_seconds())
+        if call.is_live and call.answered_at:
+            return format_html(
+                '<span data-elapsed-since="{}">live</span>', call.answered_at.isoformat()
+            )
+        return "—"
+
+    @admin.display(description="Agent")
+    def agent_outcome(self, call: Call) -> SafeString | str:
+        parts = []
+        if call.bridge_status:
+            parts.append(
+                format_html("<span title='{}'>{}</span>", call.bridge_error, call.bridge_status)
+            )
+        if call.amd_result:
+            parts.append(format_html("AMD: {}", call.amd_result))
+        if call.failure_reason and call.status == Call.Status.FAILED:
+            parts.append(format_html('<span class="pb-error">{}</span>', call.failure_reason[:80]))
+        return format_html_join(" · ", "{}", ((p,) for p in parts)) if parts else "—"
+
+    # Actions ---------------------------------------------------------------------------
+
+    @admin.action(description="Export selected calls to CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Call]) -> HttpResponse:
+        return csv_response(queryset.order_by("created_at").iterator())
+
+    @admin.action(description="Dial again", permissions=["dial"])
+    def dial_again(
+        self, request: HttpRequest, queryset: QuerySet[Call]
+    ) -> HttpResponseRedirect | None:
+        calls = list(queryset[:2])
+        if len(calls) != 1:
+            self.message_user(request, "Choose one call to dial again.", messages.WARNING)
+            return None
+        query = urlencode(redial_initial(calls[0]))
+        return HttpResponseRedirect(f"{reverse('admin:calls_call_dial')}?{query}")
+
+    @admin.action(description="Hang up selected live calls", permissions=["change"])
+    def hang_up_calls(self, request: HttpRequest, queryset: QuerySet[Call]) -> None:
+        live = list(queryset.filter(status__in=Call.LIVE_STATUSES))
+        if not live:
+            self.message_user(request, "None of the selected calls is live.", messages.WARNING)
+            return
+        for call in live:
+            try:
+                async_to_sync(services.hang_up)(call=call)
+            except TelnyxError as exc:
+                self.message_user(request, f"{call}: {exc.for_humans()}", messages.ERROR)
+            else:
+                self.message_user(request, f"{call}: hang-up sent.", messages.SUCCESS)
+
+
+def redial_initial(call: Call) -> dict[str, str]:
+    """The Dial form for calling this call's other party again from our number."""
+    if call.direction == Call.Direction.INBOUND:
+        to, from_ = call.from_number, call.to_number
+    else:
+        to, from_ = call.to_number, call.from_number
+    data = call.custom_data if isinstance(call.custom_data, dict) else {}
+    initial = {"to": to, "from_number": from_ or settings.TELNYX_PHONE_NUMBER}
+    for key in ("amd", "greeting", "instructions"):
+        if isinstance(data.get(key), str) and data[key]:
+            initial[key] = data[key]
+    return initial
+
+
+def _id_matches(term: str) -> Q | None:
+    """Our own call ids and Telnyx command ids are UUIDs: match them exactly."""
+    try:
+        value = uuid.UUID(term)
+    except ValueError:
+        return None
+    commanded = TelnyxCommand.objects.filter(command_id=value).values("call_id")
+    return Q(pk=value) | Q(pk__in=commanded)
 
 
 @admin.register(CallEvent)
@@ -61,6 +303,8 @@ class CallEventAdmin(admin.ModelAdmin):
     list_filter = ("source", "type")
     search_fields = ("event_id", "type")
     list_select_related = ("call",)
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
     readonly_fields = (
         "call",
         "event_id",
@@ -70,6 +314,12 @@ class CallEventAdmin(admin.ModelAdmin):
         "received_at",
         "payload",
     )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CallEvent | None = None) -> bool:
+        return False  # the record of what happened is not edited
 
 
 @admin.register(TelnyxCommand)
@@ -87,4 +337,12 @@ class TelnyxCommandAdmin(admin.ModelAdmin):
     list_filter = ("ok", "name", "error_code")
     search_fields = ("command_id", "path", "error_detail")
     list_select_related = ("call",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
     readonly_fields = [f.name for f in TelnyxCommand._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: TelnyxCommand | None = None) -> bool:
+        return False

@@ -37,13 +37,13 @@ class DialForm(forms.Form):
         required=False,
         max_length=500,
         help_text="What the agent says first.",
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField"}),
     )
     instructions = forms.CharField(
         required=False,
         max_length=4000,
         help_text="Extra instructions for the agent on this call.",
-        widget=forms.Textarea(attrs={"rows": 4}),
+        widget=forms.Textarea(attrs={"rows": 4, "class": "vLargeTextField"}),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

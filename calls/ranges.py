@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import IO
+from collections.abc import AsyncIterator, Iterator
 
+from asgiref.sync import sync_to_async
 from django.core.files import File
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from django.utils.http import http_date
+from django.utils.http import content_disposition_header, http_date
 
 _SINGLE_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
@@ -36,32 +38,33 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
             raise UnsatisfiableRange(header)
         return max(size - suffix, 0), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
-        return None
+    if last and int(last) < start:
+        return None  # invalid, so ignored (RFC 9110 §14.1.1)
     if start >= size:
         raise UnsatisfiableRange(header)
-    return start, min(end, size - 1)
+    return start, min(int(last), size - 1) if last else size - 1
 
 
-class _Slice:
-    """A read-only window of `length` bytes from the file's current position.
+CHUNK_BYTES = 64 * 1024
 
-    It has no name, tell or seek, so FileResponse neither guesses a length nor a type.
-    """
 
-    def __init__(self, file: IO[bytes], length: int) -> None:
-        self._file = file
-        self._left = length
+def _chunks(file: File, length: int) -> Iterator[bytes]:
+    try:
+        while length > 0 and (data := file.read(min(CHUNK_BYTES, length))):
+            length -= len(data)
+            yield data
+    finally:
+        file.close()
 
-    def read(self, size: int = -1) -> bytes:
-        size = self._left if size < 0 else min(size, self._left)
-        data = self._file.read(size) if size else b""
-        self._left -= len(data)
-        return data
 
-    def close(self) -> None:
-        self._file.close()
+async def _achunks(file: File, length: int) -> AsyncIterator[bytes]:
+    read = sync_to_async(file.read, thread_sensitive=False)
+    try:
+        while length > 0 and (data := await read(min(CHUNK_BYTES, length))):
+            length -= len(data)
+            yield data
+    finally:
+        file.close()
 
 
 def ranged_file_response(
@@ -77,16 +80,17 @@ def ranged_file_response(
         response["Content-Range"] = f"bytes */{size}"
         return response
     first, last = byte_range or (0, size - 1)
+    length = last - first + 1
     file.open("rb")
     file.seek(first)
-    # A slice even for the whole file: a live call's recording grows while we read it, and
-    # we must not send more bytes than the Content-Length we promised.
-    response = FileResponse(
-        _Slice(file, last - first + 1),
-        content_type=content_type,
-        filename=os.path.basename(file.name or ""),
-    )
-    response["Content-Length"] = str(last - first + 1)
+    # Exactly `length` bytes even for the whole file: a live call's recording grows while we
+    # read it. Under ASGI the body must be an async iterator, or Django reads the whole file
+    # into memory first to serve it.
+    body = _achunks(file, length) if isinstance(request, ASGIRequest) else _chunks(file, length)
+    response = StreamingHttpResponse(body, content_type=content_type)
+    response["Content-Length"] = str(length)
+    if disposition := content_disposition_header(False, os.path.basename(file.name or "")):
+        response["Content-Disposition"] = disposition
     if byte_range is not None:
         response.status_code = 206
         response["Content-Range"] = f"bytes {first}-{last}/{size}"

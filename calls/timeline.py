@@ -6,13 +6,14 @@ Webhook payloads are Telnyx's full envelope; the interesting part is `data.paylo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from calls.models import Call, CallEvent, TelnyxCommand
-from calls.transcript import speaker, transcription_data
+from calls.transcript import format_offset, speaker, transcription_data
 
 
 @dataclass(frozen=True)
@@ -23,29 +24,24 @@ class Entry:
     title: str
     detail: str = ""
     failed: bool = False
-    event_id: int | None = None  # the CallEvent whose raw payload can be shown
-    request_body: dict[str, Any] | None = None  # a command's body
+    key: str = ""  # stable across renders, so the page can keep open payloads open
+    event_id: int | None = None  # the CallEvent whose raw payload can be shown on demand
+    request_json: str = ""  # a command's request body, pretty-printed
 
     @property
     def offset(self) -> str:
-        """"+1:02.345": minutes, seconds and milliseconds after the call started."""
-        sign = "-" if self.offset_s < 0 else "+"
-        millis = round(abs(self.offset_s) * 1000)
-        minutes, millis = divmod(millis, 60_000)
-        return f"{sign}{minutes}:{millis // 1000:02d}.{millis % 1000:03d}"
+        return format_offset(self.offset_s)
 
 
 def timeline(
-    call: Call, events: Iterable[CallEvent], commands: Iterable[TelnyxCommand]
+    events: Iterable[CallEvent], commands: Iterable[TelnyxCommand], *, start: datetime
 ) -> list[Entry]:
-    events, commands = list(events), list(commands)
-    start = call_start(call, events)
     entries = [_from_event(e, start) for e in events]
     entries += [_from_command(c, start) for c in commands]
     return sorted(entries, key=lambda e: e.at)
 
 
-def call_start(call: Call, events: list[CallEvent]) -> datetime:
+def call_start(call: Call, events: Iterable[CallEvent]) -> datetime:
     # Telnyx stamps call.initiated a moment before we create the row for an inbound call;
     # starting at the earlier of the two keeps every offset positive.
     return min([call.created_at, *(e.occurred_at for e in events)])
@@ -66,6 +62,7 @@ def _from_event(event: CallEvent, start: datetime) -> Entry:
         title=title,
         detail=detail,
         failed=event.type.endswith(".failed"),
+        key=f"event-{event.pk}",
         event_id=event.pk,
     )
 
@@ -78,7 +75,8 @@ def _from_command(command: TelnyxCommand, start: datetime) -> Entry:
         title=f"→ {command.name}",
         detail=_command_outcome(command),
         failed=not command.ok and command.finished_at is not None,
-        request_body=command.request_body,
+        key=f"command-{command.pk}",
+        request_json=json.dumps(command.request_body, indent=2, sort_keys=True),
     )
 
 

@@ -19,21 +19,34 @@ from calls.models import CallEvent
 TRANSCRIPTION = "call.transcription"
 
 
+def format_offset(seconds: float) -> str:
+    """ "+1:02.345": minutes, seconds and milliseconds after the call started."""
+    sign = "-" if seconds < 0 else "+"
+    millis = round(abs(seconds) * 1000)
+    minutes, millis = divmod(millis, 60_000)
+    return f"{sign}{minutes}:{millis // 1000:02d}.{millis % 1000:03d}"
+
+
 @dataclass(frozen=True)
 class Segment:
     speaker: str  # "caller" or "agent"
     text: str
     at: datetime
+    offset_s: float
     confidence: float | None
 
     @property
     def speaker_label(self) -> str:
         return self.speaker.capitalize()
 
+    @property
+    def offset(self) -> str:
+        return format_offset(self.offset_s)
 
-def transcript(events: Iterable[CallEvent]) -> list[Segment]:
-    """The final segments, in the order they were spoken."""
-    segments = [s for e in events if (s := _segment(e)) is not None]
+
+def transcript(events: Iterable[CallEvent], *, start: datetime) -> list[Segment]:
+    """The final segments, in the order they were spoken; offsets count from `start`."""
+    segments = [s for e in events if (s := _segment(e, start)) is not None]
     return sorted(segments, key=lambda s: s.at)
 
 
@@ -49,7 +62,7 @@ def speaker(data: dict[str, Any]) -> str:
     return "agent" if data.get("transcription_track") == "outbound" else "caller"
 
 
-def _segment(event: CallEvent) -> Segment | None:
+def _segment(event: CallEvent, start: datetime) -> Segment | None:
     data = transcription_data(event)
     text = str(data.get("transcript") or "").strip()
     if not text or not data.get("is_final"):
@@ -59,5 +72,6 @@ def _segment(event: CallEvent) -> Segment | None:
         speaker=speaker(data),
         text=text,
         at=event.occurred_at,
+        offset_s=(event.occurred_at - start).total_seconds(),
         confidence=float(confidence) if isinstance(confidence, int | float) else None,
     )

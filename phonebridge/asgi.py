@@ -14,10 +14,28 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from phonebridge.routing import websocket_urlpatterns  # noqa: E402
+from telephony.embedded_simulator import mount_simulator  # noqa: E402
+from telephony.reconcile import ensure_periodic_reconciliation  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
-    }
+
+class WorkerTasks:
+    """Starts this worker's background loops (reconciliation) once it serves its first scope."""
+
+    def __init__(self, app):  # type: ignore[no-untyped-def]
+        self.app = app
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] in ("http", "websocket"):
+            ensure_periodic_reconciliation()
+        return await self.app(scope, receive, send)
+
+
+application = WorkerTasks(
+    ProtocolTypeRouter(
+        {
+            # The embedded Telnyx simulator answers under /_simulator/ in DEBUG only.
+            "http": mount_simulator(django_asgi_app),
+            "websocket": URLRouter(websocket_urlpatterns),
+        }
+    )
 )

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from calls.models import Call, CallEvent
-from telephony import services
+from telephony import preparation, services
 from telephony.client import decode_client_state
 from telephony.control import notify_stream
 from telephony.webhooks import WebhookEvent
@@ -156,6 +156,9 @@ def on_initiated(ctx: Context) -> None:
     token = call.issue_media_token(ttl_seconds=settings.MEDIA_TOKEN_TTL)
     logger.info("inbound call from %s to %s: answering", payload.get("from"), payload.get("to"))
     ctx.later(services.answer_inbound, call=call, token=token)
+    if call.bridge == "stream":
+        # Concurrently with answering, so the agent is there when the caller's audio is.
+        ctx.later(preparation.prepare, call_id=call.pk)
 
 
 def on_answered(ctx: Context) -> None:
@@ -173,6 +176,10 @@ def on_hangup(ctx: Context) -> None:
         quality_stats=stats if isinstance(stats, dict) else None,
     )
     ctx.later(notify_stream, call_id=ctx.call.pk, action="hangup")
+    if ctx.call.bridge == "stream":
+        # The media session's close does this too; whichever comes first (or the only one,
+        # when no media socket ever came) dismisses the agent and ends the Stream call.
+        ctx.later(preparation.teardown, call_id=ctx.call.pk)
 
 
 def on_streaming_started(ctx: Context) -> None:

@@ -102,6 +102,7 @@ class MediaSession:
         self._marks = 0
         self._resampler: Any = None
         self._sender_task: asyncio.Task[None] | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
         self._finished = False
         self._auth_token: str | None = None
         self.end_reason = ""
@@ -172,6 +173,7 @@ class MediaSession:
             sink=self,
         )
         self._sender_task = asyncio.ensure_future(self.sender.run())
+        self._heartbeat_task = asyncio.ensure_future(self._heartbeat())
         await self._persist(
             "media.start",
             {
@@ -192,7 +194,10 @@ class MediaSession:
             self.inbound.other_track += 1  # both_tracks: the outbound track is not the caller
             return
         payload = _decode_payload(media.get("payload"), self.in_codec)
-        seq = _int_or_none(frame.get("sequence_number"), media.get("chunk"))
+        # `sequence_number` counts every frame of the stream (start, dtmf, mark echoes...), so
+        # its gaps are not losses; `chunk` counts media frames only. Order by chunk when Telnyx
+        # sends it (it always has), by sequence_number otherwise.
+        seq = _int_or_none(media.get("chunk"), frame.get("sequence_number"))
         if seq is None:
             raise _BadFrame("bad_sequence_number")
         self._note_arrival(len(payload))
@@ -350,6 +355,8 @@ class MediaSession:
         for payload in self.reorder.flush():
             self._deliver(payload)
         self.sender.close()
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
         if self._sender_task is not None:
             await asyncio.gather(self._sender_task, return_exceptions=True)
         try:
@@ -409,6 +416,17 @@ class MediaSession:
             "bridge": {"name": self.bridge.name, **self.bridge.describe()},
         }
         _store_event(self.call.pk, "media.stop", details)
+
+    async def _heartbeat(self) -> None:
+        """Tell reconciliation (telephony.reconcile) that this call still has a live stream."""
+        from telephony.reconcile import HEARTBEAT_SECONDS
+
+        while True:
+            await self._sleep(HEARTBEAT_SECONDS)
+            try:
+                await Call.objects.filter(pk=self.call.pk).aupdate(last_activity_at=timezone.now())
+            except Exception:  # a database blip must not end the stream
+                logger.warning("heartbeat could not reach the database", exc_info=True)
 
     # Recording ------------------------------------------------------------------------
 

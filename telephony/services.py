@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from calls.models import Call
+from telephony import tasks
 from telephony.client import TelnyxError, encode_client_state, get_client
 from telephony.log_context import call_context
 from telephony.public_host import public_url
@@ -121,6 +122,7 @@ async def place_call(
         raise ValueError(f"unknown answering machine detection mode {amd!r}")
     call, token = await sync_to_async(_create_outbound)(to, from_, amd, custom_data or {})
     with call_context(call.id):
+        _start_preparation(call)
         params: dict[str, Any] = {
             "connection_id": settings.TELNYX_CALL_CONTROL_APP_ID,
             "to": to,
@@ -134,11 +136,27 @@ async def place_call(
             dialed = await get_client().dial(call=call, **params)
         except TelnyxError as exc:
             await sync_to_async(call.mark_failed)(reason=f"dial failed: {exc.for_humans()}")
+            _stop_preparation(call)
             raise CallFailed(call, exc) from exc
         await sync_to_async(_attach_ids)(
             call, dialed.call_control_id, dialed.call_leg_id, dialed.call_session_id
         )
     return call
+
+
+def _start_preparation(call: Call) -> None:
+    """The agent gets ready while the phone rings (telephony.preparation)."""
+    if call.bridge == "stream":
+        from telephony import preparation  # it imports this module
+
+        tasks.spawn(preparation.prepare(call_id=call.pk), name=f"prepare:{call.pk}")
+
+
+def _stop_preparation(call: Call) -> None:
+    if call.bridge == "stream":
+        from telephony import preparation
+
+        tasks.spawn(preparation.teardown(call_id=call.pk), name=f"teardown:{call.pk}")
 
 
 def _create_outbound(

@@ -56,3 +56,4 @@ def _public_key_b64(seed: bytes) -> str:
 
 
 os.environ["TELNYX_PUBLIC_KEY"] = _public_key_b64(TEST_SIGNING_SEED)
+os.environ["RECONCILE_INTERVAL"] = "0"  # tests run reconciliation explicitly

@@ -158,6 +158,8 @@ async def _dial(carrier: Carrier, request: Request) -> Response:
         "call_leg_id": call.call_leg_id,
         "call_session_id": call.call_session_id,
     }
+    if call.recording is not None:
+        ids["recording_id"] = call.recording["recording_id"]
     # Dialing is asynchronous, so a dial's answer always says is_alive false (§3.4).
     return data({**ids, "is_alive": False, "record_type": "call"})
 

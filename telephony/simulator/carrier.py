@@ -11,24 +11,22 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from telephony.simulator import errors, events, validation
+from telephony.simulator import errors, events
 from telephony.simulator.account import Account
 from telephony.simulator.calls import SimCall, StreamParams
 from telephony.simulator.clock import now_utc
-from telephony.simulator.faults import FaultInjector, FaultRule
+from telephony.simulator.dialing import Dialer
+from telephony.simulator.faults import FaultInjector, FaultKind, FaultRule
 from telephony.simulator.media import MediaCaller
 from telephony.simulator.scenario import Scenario, WebhookFaults
 from telephony.simulator.signing import WebhookSigner
 from telephony.simulator.webhooks import Event, WebhookSender
 
 CALL_RETENTION_S = 600.0  # GET /calls/{id} still answers for 10 minutes after the end (§3.4)
-_DPS_WINDOW_S = 5.0
-_AMD_DELAY_S = 1.0
 
 
 class Carrier:
@@ -66,8 +64,7 @@ class Carrier:
         self.playback_seconds = 3.0
         self.transcription_interval_s = 1.5
         self.transcript = ("Hello, can you hear me?", "I would like to book an appointment.")
-        self._dial_times: deque[float] = deque()
-        self._dial_command_ids: dict[str, tuple[float, SimCall]] = {}
+        self._dialer = Dialer(self)
 
     def seed(self, **kwargs: Any) -> dict[str, Any] | None:
         """Create the account's starting state; see `Account.seed`."""
@@ -77,9 +74,9 @@ class Carrier:
     def public_key_b64(self) -> str:
         return self.signer.public_key_b64
 
-    def inject(self, kind: str, count: int | None = 1, **match: Any) -> FaultRule:
+    def inject(self, kind: FaultKind, count: int | None = 1, **match: Any) -> FaultRule:
         """Answer the next `count` matching REST requests with a fault; see `FaultRule`."""
-        return self.faults.add(FaultRule(kind, count=count, **match))  # type: ignore[arg-type]
+        return self.faults.add(FaultRule(kind, count=count, **match))
 
     def get_call(self, call_control_id: str) -> SimCall:
         self._forget_old_calls()
@@ -108,7 +105,7 @@ class Carrier:
         if number is None or not number["connection_id"]:
             raise ValueError(f"{scenario.to} is not a number routed to a Call Control App")
         app = self.account.dial_application(number["connection_id"])
-        call = self._new_call(scenario, app, direction="incoming", state="parked")
+        call = self.new_call(scenario, app, direction="incoming", state="parked")
         call.from_, call.to = scenario.from_, scenario.to
         self.emit(call, "call.initiated", events.initiated(call))
         call.spawn(self._ring(call), name=f"ring {call.call_control_id}")
@@ -124,90 +121,12 @@ class Carrier:
     # Outbound calls
 
     def dial(self, body: dict[str, Any]) -> SimCall:
-        app = self.account.dial_application(body.get("connection_id"))
-        to, from_ = validation.dial_body(body)
-        repeated = self._repeated_dial(body.get("command_id"))
-        if repeated is not None:
-            return repeated
-        self._check_dial_rate()
-        far_end = self.outbound_scenarios.get(to, self.default_scenario)
-        scenario = replace(far_end, direction="outgoing", from_=from_, to=to)
-        call = self._new_call(scenario, app, direction="outgoing", state="bridging")
-        call.from_, call.to = from_, to
-        call.client_state = body.get("client_state")
-        call.webhook_url = body.get("webhook_url") or call.webhook_url
-        call.stream = validation.stream_params(body)
-        call.answering_machine_detection = body.get("answering_machine_detection")
-        if body.get("command_id"):
-            self._dial_command_ids[body["command_id"]] = (time.monotonic(), call)
-        call.spawn(self._place(call, body), name=f"dial {call.call_control_id}")
-        return call
-
-    def _repeated_dial(self, command_id: str | None) -> SimCall | None:
-        now = time.monotonic()
-        for key, (at, _) in list(self._dial_command_ids.items()):
-            if now - at > 60:
-                del self._dial_command_ids[key]
-        return (
-            self._dial_command_ids[command_id][1] if command_id in self._dial_command_ids else None
-        )
-
-    def _check_dial_rate(self) -> None:
-        if self.dial_rate_limit is None:
-            return
-        now = time.monotonic()
-        while self._dial_times and now - self._dial_times[0] > _DPS_WINDOW_S:
-            self._dial_times.popleft()
-        if len(self._dial_times) >= self.dial_rate_limit:
-            raise FaultRule("dps").error()
-        self._dial_times.append(now)
-
-    async def _place(self, call: SimCall, body: dict[str, Any]) -> None:
-        scenario = call.scenario
-        self.emit(call, "call.initiated", events.initiated(call))
-        outcome = scenario.dial_outcome
-        if outcome in ("timeout", "no_answer"):
-            await asyncio.sleep(scenario.scaled(body.get("timeout_secs", 30)))
-            cause = "no_answer" if body.get("retry_on_timeout") is False else outcome
-            await self.end_call(call, cause, "callee")
-            return
-        await asyncio.sleep(scenario.scaled(scenario.answer_delay_s))
-        if outcome != "answer":
-            await self.end_call(call, outcome, "callee")
-            return
-        if call.is_alive:
-            self.mark_answered(call)
-            if call.answering_machine_detection not in (None, "disabled"):
-                call.spawn(self._detect_machine(call))
-            if body.get("time_limit_secs"):
-                call.spawn(self._time_limit(call, float(body["time_limit_secs"])))
-
-    async def _detect_machine(self, call: SimCall) -> None:
-        await asyncio.sleep(call.scenario.scaled(_AMD_DELAY_S))
-        result = call.scenario.amd_result
-        if call.answering_machine_detection == "premium":
-            premium = {"human": "human_residence"}.get(result, result)
-            self.emit(
-                call,
-                "call.machine.premium.detection.ended",
-                events.machine_detection(call, premium),
-            )
-            return
-        self.emit(call, "call.machine.detection.ended", events.machine_detection(call, result))
-        if result == "machine" and call.answering_machine_detection in (
-            "detect_beep",
-            "greeting_end",
-        ):
-            greeting = events.machine_detection(call, "beep_detected")
-            self.emit(call, "call.machine.greeting.ended", greeting)
-
-    async def _time_limit(self, call: SimCall, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-        await self.end_call(call, "time_limit", "unknown")
+        """`POST /calls`: the call is placed in the background, as on Telnyx."""
+        return self._dialer.dial(body)
 
     # Shared lifecycle
 
-    def _new_call(
+    def new_call(
         self, scenario: Scenario, app: dict[str, Any], *, direction: str, state: str
     ) -> SimCall:
         self._forget_old_calls()
@@ -222,6 +141,8 @@ class Carrier:
             state=state,
         )
         self.calls[call.call_control_id] = call
+        for rule in scenario.rest_faults:
+            self.faults.add(replace(rule, call_control_id=call.call_control_id))
         return call
 
     def mark_answered(self, call: SimCall) -> None:

@@ -62,7 +62,9 @@ def initiated(call: SimCall) -> dict[str, Any]:
 
 
 def answered(call: SimCall) -> dict[str, Any]:
-    payload = {**parties(call), "codec": call.scenario.codec.upper(), "sampling_rate": 8000}
+    codec = call.scenario.codec.upper()
+    rate = 16000 if codec == "L16" else 8000
+    payload = {**parties(call), "codec": codec, "sampling_rate": rate}
     if call.stream is not None:
         payload["stream_url"] = call.stream.url
         payload["stream_track"] = call.stream.track

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from telephony.simulator.faults import FaultRule
+
 Direction = Literal["incoming", "outgoing"]
 HangupBy = Literal["caller", "never"]
 # How an outbound dial ends before anything else happens (telnyx-protocol.md §2.5).
@@ -58,6 +60,8 @@ class Scenario:
     reorder_media: bool = False  # swap some adjacent media frames on the socket
     measure_rtt: bool = True
     webhook_faults: WebhookFaults | None = None  # None: the sender's defaults
+    # REST faults for commands on this call only (each rule is copied onto the call).
+    rest_faults: tuple[FaultRule, ...] = ()
     # Multiplies carrier-side delays (ringing, speak and playback durations, transcription
     # cadence, webhook backoff); media pacing always stays real time.
     time_scale: float = 1.0
@@ -76,6 +80,8 @@ def scenario_from_dict(fields: dict[str, Any], base: Scenario | None = None) -> 
         raise ValueError(f"unknown scenario fields: {', '.join(sorted(unknown))}")
     if isinstance(changes.get("webhook_faults"), dict):
         changes["webhook_faults"] = WebhookFaults(**changes["webhook_faults"])
+    if "rest_faults" in changes:
+        changes["rest_faults"] = tuple(FaultRule(**rule) for rule in changes["rest_faults"])
     if "tags" in changes:
         changes["tags"] = tuple(changes["tags"])
     return dataclasses.replace(base or Scenario(), **changes)

@@ -22,11 +22,28 @@ _START_TIMEOUT_S = 10.0
 
 
 class _EmbeddedServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit = asyncio.Event()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         # The host process owns SIGINT/SIGTERM; uvicorn would otherwise swallow and re-raise
         # them when this server stops.
         yield
+
+    async def main_loop(self) -> None:
+        # uvicorn polls should_exit every 0.1 s; waking on an event makes stopping (and so
+        # every test that serves something) that much faster.
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 10) % 864000  # on_tick refreshes the Date header every 10
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit.wait(), 1.0)
+
+    def stop(self) -> None:
+        self.should_exit = True
+        self._exit.set()
 
 
 @dataclass
@@ -57,7 +74,7 @@ async def serve_asgi(
         await _wait_started(server, task)
         yield ServedApp(host, sock.getsockname()[1], server)
     finally:
-        server.should_exit = True
+        server.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 5)
         sock.close()

@@ -31,3 +31,8 @@ class WebhookSigner:
 
     def sign(self, body: bytes, timestamp: int) -> dict[str, str]:
         return {SIGNATURE_HEADER: self.signature(body, timestamp), TIMESTAMP_HEADER: str(timestamp)}
+
+
+def public_key_for_seed(seed: bytes) -> str:
+    """The base64 public key (TELNYX_PUBLIC_KEY) that webhooks signed from `seed` verify with."""
+    return WebhookSigner(seed).public_key_b64

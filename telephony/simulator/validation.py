@@ -189,7 +189,8 @@ def dial_body(body: dict[str, Any]) -> tuple[str, str]:
     to = e164(body, "to", sip_allowed=True)
     from_ = e164(body, "from")
     one_of(body, "answering_machine_detection", AMD_MODES)
-    timeout = body.get("timeout_secs", 30)
+    timeout = body.get("timeout_secs")
+    timeout = 30 if timeout is None else timeout  # null reads as "not given"
     if not isinstance(timeout, int) or not 5 <= timeout <= 600:
         raise errors.ApiError(422, "10033", "Value out of range", "timeout_secs must be 5-600.")
     stream_params(body)

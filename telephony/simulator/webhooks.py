@@ -99,13 +99,17 @@ class WebhookSender:
         self._lanes: dict[str, deque[Event]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     def send(self, lane: str, event: Event) -> str:
         """Queue `event` behind the earlier events of `lane` (a call); returns its id."""
         self._lanes.setdefault(lane, deque()).append(event)
-        if lane not in self._workers:
-            worker = asyncio.get_running_loop().create_task(self._drain(lane))
-            self._workers[lane] = worker
+        loop = asyncio.get_running_loop()
+        worker = self._workers.get(lane)
+        # A worker from another (closed) loop would never run: embedded servers and test
+        # runners may reuse one carrier across event loops.
+        if worker is None or worker.get_loop() is not loop:
+            self._workers[lane] = loop.create_task(self._drain(lane))
         return event.id
 
     async def flush(self, timeout: float = 10.0) -> None:
@@ -134,7 +138,8 @@ class WebhookSender:
                     if self._roll((event.faults or self.faults).duplicate):
                         await self._deliver(event, duplicate=True)
         finally:
-            del self._workers[lane]
+            if self._workers.get(lane) is asyncio.current_task():
+                del self._workers[lane]
             if not queue:
                 self._lanes.pop(lane, None)
 
@@ -225,7 +230,11 @@ class WebhookSender:
         return headers
 
     def _http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._client_loop is not loop:
+            self._client = None  # its connections belong to a loop that is gone
         if self._client is None:
+            self._client_loop = loop
             # Telnyx follows up to 3 redirects (§2.2); created lazily, on the running loop.
             limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
             self._client = httpx.AsyncClient(follow_redirects=True, max_redirects=3, limits=limits)

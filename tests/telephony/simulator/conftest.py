@@ -92,13 +92,20 @@ class WebhookReceiver:
         return [r.event_type for r in self.events(call_control_id)]
 
     async def wait_for(
-        self, event_type: str, call_control_id: str | None = None, *, count: int = 1, timeout: float = 5
+        self,
+        event_type: str,
+        call_control_id: str | None = None,
+        *,
+        count: int = 1,
+        timeout: float = 5,
     ) -> Received:
         def matching() -> list[Received]:
             return [r for r in self.events(call_control_id) if r.event_type == event_type]
 
         async with self._arrived:
-            await asyncio.wait_for(self._arrived.wait_for(lambda: len(matching()) >= count), timeout)
+            await asyncio.wait_for(
+                self._arrived.wait_for(lambda: len(matching()) >= count), timeout
+            )
         return matching()[count - 1]
 
 
@@ -170,7 +177,10 @@ async def echo_server():
 async def sim(receiver):
     carrier = Carrier(webhook_backoff_s=0.01, webhook_timeout_s=1.0, seed=7)
     carrier.seed(
-        api_keys=[API_KEY], connection_id=APP_ID, webhook_event_url=receiver.url, phone_number=NUMBER
+        api_keys=[API_KEY],
+        connection_id=APP_ID,
+        webhook_event_url=receiver.url,
+        phone_number=NUMBER,
     )
     async with running_simulator(carrier) as running:
         yield running

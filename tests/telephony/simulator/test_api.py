@@ -5,6 +5,7 @@ import uuid
 import httpx
 import pytest
 
+from telephony.simulator.faults import FaultRule
 from tests.telephony.simulator.conftest import API_KEY, APP_ID, CALLER, NUMBER
 
 pytestmark = pytest.mark.timeout(30)
@@ -63,7 +64,10 @@ async def test_it_refuses_an_oversized_or_malformed_body(api):
 async def test_it_creates_call_control_applications_with_api_version_1_by_default(api):
     response = await api.post(
         "/call_control_applications",
-        json={"application_name": "agent-line", "webhook_event_url": "https://x.test/telnyx/events"},
+        json={
+            "application_name": "agent-line",
+            "webhook_event_url": "https://x.test/telnyx/events",
+        },
     )
 
     assert response.status_code == 201
@@ -172,7 +176,9 @@ async def test_it_dials_and_answers_with_the_telnyx_envelope(api):
 async def test_it_refuses_a_dial_on_an_unknown_or_inactive_connection(sim, api):
     unknown = await api.post("/calls", json={"connection_id": "1", "to": CALLER, "from": NUMBER})
     sim.carrier.account.update_application(APP_ID, {"active": False})
-    inactive = await api.post("/calls", json={"connection_id": APP_ID, "to": CALLER, "from": NUMBER})
+    inactive = await api.post(
+        "/calls", json={"connection_id": APP_ID, "to": CALLER, "from": NUMBER}
+    )
 
     for response in (unknown, inactive):
         assert response.status_code == 422
@@ -181,7 +187,9 @@ async def test_it_refuses_a_dial_on_an_unknown_or_inactive_connection(sim, api):
 
 
 async def test_it_refuses_a_dial_to_a_number_that_is_not_e164(api):
-    response = await api.post("/calls", json={"connection_id": APP_ID, "to": "5551234", "from": NUMBER})
+    response = await api.post(
+        "/calls", json={"connection_id": APP_ID, "to": "5551234", "from": NUMBER}
+    )
 
     assert response.status_code == 422
     assert error_code(response) == "10016"
@@ -230,8 +238,16 @@ async def test_it_refuses_commands_after_hangup_with_90018(sim, api, receiver):
         ("transfer", {}, "10004"),
         ("send_dtmf", {"digits": "12x"}, "10032"),
         ("record_start", {"format": "ogg", "channels": "single"}, "10032"),
-        ("streaming_start", {"stream_url": "ws://x.test/m", "stream_bidirectional_codec": "pcmu"}, "10032"),
-        ("streaming_start", {"stream_url": "ws://x.test/m", "stream_bidirectional_mode": "raw"}, "10032"),
+        (
+            "streaming_start",
+            {"stream_url": "ws://x.test/m", "stream_bidirectional_codec": "pcmu"},
+            "10032",
+        ),
+        (
+            "streaming_start",
+            {"stream_url": "ws://x.test/m", "stream_bidirectional_mode": "raw"},
+            "10032",
+        ),
         ("hangup", {"client_state": "not base64!"}, "10028"),
     ],
 )
@@ -355,3 +371,26 @@ async def test_it_describes_a_call_with_get(sim, api, receiver):
 
 async def test_it_authenticates_with_the_seeded_key_only(sim):
     assert sim.carrier.account.api_keys == {API_KEY}
+
+
+async def test_it_applies_a_scenario_s_rest_faults_to_that_call_only(sim, api, receiver):
+    faulty = await sim.carrier.start_inbound_call(
+        from_=CALLER, to=NUMBER, rest_faults=(FaultRule("server_error", command="answer"),)
+    )
+    healthy = await ring(sim, api, receiver)
+
+    first = await api.post(f"/calls/{faulty.call_control_id}/actions/answer", json={})
+    other = await api.post(f"/calls/{healthy}/actions/answer", json={})
+    second = await api.post(f"/calls/{faulty.call_control_id}/actions/answer", json={})
+
+    assert (first.status_code, error_code(first)) == (500, "10007")
+    assert other.status_code == second.status_code == 200
+
+
+async def test_it_reads_null_optional_dial_fields_as_not_given(api):
+    body = {"connection_id": APP_ID, "to": CALLER, "from": NUMBER}
+    body |= {"timeout_secs": None, "answering_machine_detection": None}
+
+    response = await api.post("/calls", json=body)
+
+    assert response.status_code == 200

@@ -9,7 +9,7 @@ import pytest
 from nacl.signing import VerifyKey
 
 from telephony.simulator.scenario import WebhookFaults
-from telephony.simulator.signing import WebhookSigner
+from telephony.simulator.signing import WebhookSigner, public_key_for_seed
 from telephony.simulator.webhooks import Event, WebhookSender
 
 pytestmark = pytest.mark.timeout(30)
@@ -207,3 +207,7 @@ async def test_it_delivers_different_calls_concurrently(receiver):
     await sender.aclose()
 
     assert asyncio.get_running_loop().time() - started < 0.5
+
+
+def test_it_gives_the_public_key_for_a_seed_without_a_signer():
+    assert public_key_for_seed(bytes(32)) == WebhookSigner(bytes(32)).public_key_b64

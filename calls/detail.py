@@ -1,0 +1,72 @@
+"""What the call detail page shows, rendered as fragments its polling can swap in place."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from calls.models import Call
+from calls.timeline import call_start, timeline
+from calls.transcript import transcript
+
+FRAGMENTS = ("summary", "recording", "transcript", "timeline", "media")
+# A long call with live transcription can log thousands of events; the page shows the first
+# ones and says so, and the rest stay available in the CallEvent admin.
+MAX_EVENTS = 2000
+MAX_COMMANDS = 500
+
+
+def status_badge(call: Call) -> SafeString:
+    """The status as a coloured badge the list's polling can find and update."""
+    badge = format_html(
+        '<span class="pb-badge pb-status-{}" data-call-status="{}">{}</span>',
+        call.status,
+        call.pk,
+        call.get_status_display(),
+    )
+    if call.simulated:
+        badge += mark_safe(' <span class="pb-badge pb-simulated">simulated</span>')
+    return badge
+
+
+def clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def detail_context(call: Call) -> dict[str, Any]:
+    events = list(call.events.all()[: MAX_EVENTS + 1])
+    commands = list(call.commands.all()[:MAX_COMMANDS])
+    truncated = len(events) > MAX_EVENTS
+    events = events[:MAX_EVENTS]
+    start = call_start(call, events)
+    return {
+        "call": call,
+        "badge": status_badge(call),
+        "duration": clock(call.duration.total_seconds()) if call.duration is not None else "",
+        "timeline": timeline(events, commands, start=start),
+        "timeline_truncated": truncated,
+        "transcript": transcript(events, start=start),
+        "recording_url": (
+            reverse("admin:calls_call_recording", args=[call.pk]) if call.recording else ""
+        ),
+        "has_media_stats": bool(call.stream_id or call.frames_in or call.frames_out),
+    }
+
+
+def render_fragments(request: HttpRequest, context: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each fragment's HTML and a digest, so the page replaces only what changed (replacing
+    the player would stop the audio, replacing the timeline would close open payloads)."""
+    fragments = {}
+    for name in FRAGMENTS:
+        html = render_to_string(f"admin/calls/call/fragments/{name}.html", context, request)
+        digest = hashlib.blake2s(html.encode(), digest_size=8).hexdigest()
+        fragments[name] = {"html": html, "digest": digest}
+    return fragments

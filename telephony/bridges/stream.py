@@ -1,0 +1,340 @@
+"""The Stream bridge: the caller joins the call's Stream call as `phone-<call uuid>`, where
+the agent (Vision Agents) answers. Wire-level notes: stream-bridge.md (getstream[webrtc] 7.0).
+
+Uplink: each caller frame (int16 at the call's rate) becomes a `PcmData` written to an
+`AudioStreamTrack` at that rate with a short buffer; the SDK resamples to 48 kHz, encodes
+Opus and paces it. Downlink: telephony.bridges.downlink. Events: DTMF becomes a custom call
+event; the Stream call ending, the agent leaving or everyone else leaving hangs up the phone;
+a custom `{"type": "interrupt"}` from the agent is a barge-in.
+
+The seam is `join`, shaped like `getstream.video.rtc.join`: production passes `rtc_join`,
+tests a fake connection that runs the SDK's own track, forwarder and PcmData code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+from django.conf import settings
+
+from telephony import preparation, stream_calls, tasks
+from telephony.bridges import AgentSink, Bridge, CallInfo, MediaFormat
+from telephony.bridges.downlink import Downlink, participant_key
+from telephony.bridges.vad import EnergyVad
+from telephony.codecs import get_codec
+from telephony.stream_calls import StreamCallError
+
+logger = logging.getLogger(__name__)
+
+UPLINK_BUFFER_MS = 400  # the SDK's default is 30 s: a backlog that only ever adds latency
+UPLINK_QUEUE_FRAMES = 25  # caller frames waiting for the track (500 ms)
+LEAVE_TIMEOUT = 5.0
+
+
+class RtcConnection(Protocol):
+    """What the bridge uses of `getstream.video.rtc.ConnectionManager`."""
+
+    def on(self, event: str, f: Callable[..., Any]) -> Any: ...
+
+    async def connect(self) -> None: ...
+
+    async def leave(self) -> None: ...
+
+    async def add_tracks(self, audio: Any = None, video: Any = None) -> None: ...
+
+
+class RtcJoin(Protocol):
+    async def __call__(
+        self, call: Any, user_id: str, *, subscription_config: Any = None
+    ) -> RtcConnection: ...
+
+
+async def load_rtc() -> None:
+    """Import the WebRTC SDK (~0.7 s on top of getstream's ~1.8 s) in a worker thread, so the
+    first Stream call of a process does not stall every other call on this event loop."""
+    if "getstream.video.rtc" not in sys.modules:
+        await asyncio.to_thread(importlib.import_module, "getstream.video.rtc")
+
+
+async def rtc_join(call: Any, user_id: str, *, subscription_config: Any = None) -> RtcConnection:
+    from getstream.video import rtc
+
+    return await rtc.join(call, user_id, subscription_config=subscription_config)
+
+
+def audio_only_subscription() -> Any:
+    from getstream.video.rtc.pb.stream.video.sfu.models.models_pb2 import TRACK_TYPE_AUDIO
+    from getstream.video.rtc.tracks import SubscriptionConfig, TrackSubscriptionConfig
+
+    return SubscriptionConfig(default=TrackSubscriptionConfig(track_types=[TRACK_TYPE_AUDIO]))
+
+
+class StreamBridge(Bridge):
+    name = "stream"
+    agent_gone_grace = 1.0  # the agent's session may migrate: it rejoins within this
+    empty_call_grace = 10.0  # nobody left in the Stream call but the phone
+
+    def __init__(
+        self, *, join: RtcJoin | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._join = join or rtc_join
+        self._clock = clock
+        self._call: CallInfo | None = None
+        self._sink: AgentSink | None = None
+        self._rate = 8000
+        self._phone_user = ""
+        self._vad: EnergyVad | None = None
+        self._downlink: Downlink | None = None
+        self._uplink: asyncio.Queue[np.ndarray] = asyncio.Queue(UPLINK_QUEUE_FRAMES)
+        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(64)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._joining: asyncio.Task[None] | None = None
+        self._conn: RtcConnection | None = None
+        self._track: Any = None
+        self._present: dict[str, str] = {}  # remote session id -> user id
+        self._someone_came = False
+        self._departure: asyncio.TimerHandle | None = None
+        self._closed = self._left = self._hung_up = False
+        self.figures: dict[str, Any] = {"uplink_frames": 0, "uplink_dropped": 0, "interrupts": 0}
+
+    # Bridge ---------------------------------------------------------------------------
+
+    async def start(self, *, call: CallInfo, media_format: MediaFormat, sink: AgentSink) -> None:
+        self._call, self._sink, self._rate = call, sink, media_format.sample_rate
+        self._phone_user = stream_calls.phone_user_id(call.call_id)
+        self._vad = EnergyVad(rate=self._rate, clock=self._clock)
+        self._downlink = Downlink(
+            rate=get_codec(settings.STREAM_BIDIRECTIONAL_CODEC).sample_rate,
+            sink=sink,
+            caller_speech_onset=self._vad.speech_onset,
+            clock=self._clock,
+        )
+        self._spawn(self._downlink.run(), "downlink")
+        self._joining = self._spawn(self._connect(), "join")
+
+    def feed_caller_audio(self, samples: np.ndarray) -> None:
+        if self._closed or self._vad is None:
+            return
+        self._vad.update(samples)
+        if self._uplink.full():  # the track is not keeping up: the oldest frame is stalest
+            self._uplink.get_nowait()
+            self.figures["uplink_dropped"] += 1
+        self._uplink.put_nowait(samples)
+
+    async def dtmf(self, digit: str) -> None:
+        # Sent by a task: the session awaits this in its frame loop, REST must not hold it.
+        try:
+            self._events.put_nowait({"type": "dtmf", "digit": digit})
+        except asyncio.QueueFull:
+            logger.warning("dropped DTMF %s: the Stream call is not taking events", digit)
+
+    async def close(self, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._departure is not None:
+            self._departure.cancel()
+        if self._joining is not None and not self._joining.done():
+            # Cancelling connect() is safe: the SDK leaves what it half-joined.
+            self._joining.cancel()
+            await asyncio.gather(self._joining, return_exceptions=True)
+        await self._leave()
+        if self._track is not None:
+            self._track.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._call is not None:
+            call_id = self._call.call_id
+            tasks.spawn(preparation.teardown(call_id=call_id), name=f"bridge-teardown:{call_id}")
+
+    def describe(self) -> dict[str, Any]:
+        figures = dict(self.figures)
+        if self._downlink is not None:
+            stats = self._downlink.stats
+            figures |= {
+                "downlink_events": stats.events,
+                "downlink_dropped": stats.dropped,
+                "downlink_samples": stats.samples_out,
+                "mixed_slots": stats.mixed_slots,
+                "utterances": stats.utterances,
+                "barge_ins": stats.barge_ins,
+                "remote_streams": len(stats.participants),
+            }
+        return figures
+
+    # Joining --------------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        assert self._call is not None
+        call_id, timeout = self._call.call_id, settings.STREAM_JOIN_TIMEOUT
+        started = self._clock()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._join_call(call_id, timeout)
+        except preparation.PreparationFailed as exc:
+            logger.info("not joining the Stream call: %s", exc)
+            return
+        except TimeoutError:
+            await self._fail(f"could not join the Stream call within {timeout:g} s")
+            return
+        except Exception as exc:
+            logger.warning("joining the Stream call failed", exc_info=True)
+            await self._fail(f"could not join the Stream call: {exc or type(exc).__name__}")
+            return
+        join_ms = round((self._clock() - started) * 1000)
+        self.figures["join_ms"] = join_ms
+        logger.info("joined the Stream call in %d ms", join_ms)
+        await preparation.mark_joined(call_id=call_id, join_ms=join_ms)
+
+    async def _join_call(self, call_id: Any, timeout: float) -> None:
+        await load_rtc()
+        stream_call_id = await preparation.wait_for_stream_call(call_id=call_id, timeout=timeout)
+        self._spawn(self._send_events(stream_call_id), "events")
+        self._start_uplink()
+        stream_call = await stream_calls.stream_call(stream_call_id)
+        conn = await self._join(
+            stream_call, self._phone_user, subscription_config=audio_only_subscription()
+        )
+        self._conn = conn
+        self._listen(conn)
+        await conn.connect()
+        self._seed_participants(conn)
+        await conn.add_tracks(audio=self._track)
+
+    async def _fail(self, reason: str) -> None:
+        self.figures["failure"] = reason
+        await self._leave()
+        assert self._call is not None
+        await preparation.fail(call_id=self._call.call_id, reason=reason)
+
+    async def _leave(self) -> None:
+        """Leave the Stream call, once, bounded (the SDK's leave is idempotent, but ours is
+        counted: every teardown path ends here)."""
+        if self._conn is None or self._left:
+            return
+        self._left = True
+        try:
+            await asyncio.wait_for(self._conn.leave(), LEAVE_TIMEOUT)
+            self.figures["leave"] = "left"
+        except TimeoutError:
+            self.figures["leave"] = "timed out"
+            logger.warning("leaving the Stream call took over %g s", LEAVE_TIMEOUT)
+        except Exception:
+            self.figures["leave"] = "failed"
+            logger.warning("leaving the Stream call failed", exc_info=True)
+
+    # Uplink ---------------------------------------------------------------------------
+
+    def _start_uplink(self) -> None:
+        from getstream.video.rtc import AudioStreamTrack
+
+        self._track = AudioStreamTrack(
+            sample_rate=self._rate, channels=1, audio_buffer_size_ms=UPLINK_BUFFER_MS
+        )
+        self._spawn(self._pump_uplink(), "uplink")
+
+    async def _pump_uplink(self) -> None:
+        from getstream.video.rtc import AudioFormat, PcmData
+
+        track, rate = self._track, self._rate
+        while True:
+            samples = await self._uplink.get()
+            # Our own G.711 tables already decoded the frame: no from_g711/g711_bytes here.
+            await track.write(PcmData(sample_rate=rate, format=AudioFormat.S16, samples=samples))
+            self.figures["uplink_frames"] += 1
+
+    # Events ---------------------------------------------------------------------------
+
+    def _listen(self, conn: RtcConnection) -> None:
+        assert self._downlink is not None
+        conn.on("audio", self._downlink.put)  # plain functions: no task per event
+        conn.on("call_ended", self._on_call_ended)
+        conn.on("participant_joined", self._on_participant_joined)
+        conn.on("participant_left", self._on_participant_left)
+        conn.on("custom", self._on_custom)
+        conn.on("connection.state_changed", self._on_state_changed)
+        conn.on("error", self._on_sfu_error)
+
+    def _on_call_ended(self, event: Any = None) -> None:
+        self._hang_up("the Stream call ended")
+
+    def _on_participant_joined(self, event: Any) -> None:
+        self._arrived(event.participant)
+
+    def _on_participant_left(self, event: Any) -> None:
+        participant = event.participant
+        if participant.user_id == self._phone_user:
+            return
+        self._present.pop(participant.session_id, None)
+        if self._downlink is not None:
+            self._downlink.forget(participant_key(participant))
+        agent = settings.STREAM_AGENT_USER_ID
+        if participant.user_id == agent and agent not in self._present.values():
+            self._depart_after(self.agent_gone_grace, "the agent left the Stream call")
+        elif self._someone_came and not self._present:
+            self._depart_after(self.empty_call_grace, "everyone else left the Stream call")
+
+    def _on_custom(self, data: Any) -> None:
+        custom = data.get("custom") if isinstance(data, dict) else None
+        if isinstance(custom, dict) and custom.get("type") == "interrupt":
+            self.figures["interrupts"] += 1
+            if self._downlink is not None:
+                self._downlink.interrupt()
+            if self._sink is not None and not self._closed:
+                self._sink.interrupt()
+
+    def _on_state_changed(self, change: dict[str, Any]) -> None:
+        logger.info("Stream connection %s -> %s", change.get("old"), change.get("new"))
+
+    def _on_sfu_error(self, event: Any) -> None:
+        error = getattr(event, "error", None)
+        logger.warning("Stream SFU error: %s", getattr(error, "message", event))
+
+    def _seed_participants(self, conn: RtcConnection) -> None:
+        state = getattr(conn, "participants_state", None)
+        for participant in state.get_participants() if state is not None else []:
+            self._arrived(participant)
+
+    def _arrived(self, participant: Any) -> None:
+        if participant.user_id == self._phone_user:
+            return
+        self._present[participant.session_id] = participant.user_id
+        self._someone_came = True
+        if self._departure is not None:
+            self._departure.cancel()
+            self._departure = None
+
+    def _depart_after(self, grace: float, reason: str) -> None:
+        if self._departure is None:
+            loop = asyncio.get_running_loop()
+            self._departure = loop.call_later(grace, self._hang_up, reason)
+
+    def _hang_up(self, reason: str) -> None:
+        if self._closed or self._hung_up or self._sink is None:
+            return
+        self._hung_up = True
+        self.figures["hung_up"] = reason
+        self._sink.hang_up(reason)
+
+    async def _send_events(self, stream_call_id: str) -> None:
+        while True:
+            custom = await self._events.get()
+            try:
+                await stream_calls.send_event(
+                    stream_call_id, user_id=self._phone_user, custom=custom
+                )
+            except StreamCallError as exc:
+                logger.warning("could not send %s to the Stream call: %s", custom, exc)
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro, name=f"stream-{name}")
+        self._tasks.append(task)
+        return task

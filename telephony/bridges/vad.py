@@ -1,0 +1,54 @@
+"""Is the caller talking? A frame-energy detector, just enough to spot barge-in.
+
+Speech starts after ONSET_MS of consecutive frames above the threshold and stops after
+HANGOVER_MS below it. It cannot tell the caller from an echo of the agent on a speakerphone;
+the bridge only asks it whether the caller was already talking when the agent fell silent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+THRESHOLD_DBFS = -35.0  # phone speech sits around -30..-15 dBFS, line noise below -50
+ONSET_MS = 60
+HANGOVER_MS = 300
+
+
+class EnergyVad:
+    def __init__(
+        self,
+        *,
+        rate: int,
+        threshold_dbfs: float = THRESHOLD_DBFS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._mean_square = (32768.0 * 10 ** (threshold_dbfs / 20)) ** 2
+        self._onset_samples = rate * ONSET_MS // 1000
+        self._hangover_samples = rate * HANGOVER_MS // 1000
+        self._clock = clock
+        self._voiced = 0  # consecutive samples above the threshold
+        self._quiet = 0  # consecutive samples below it
+        self._first_voiced_at: float | None = None
+        self._onset: float | None = None  # when the current speech began
+
+    def update(self, samples: np.ndarray) -> None:
+        frame = samples.astype(np.float32)
+        if float(np.dot(frame, frame)) >= self._mean_square * len(frame):
+            if self._voiced == 0:
+                self._first_voiced_at = self._clock()
+            self._voiced += len(frame)
+            self._quiet = 0
+            if self._onset is None and self._voiced >= self._onset_samples:
+                self._onset = self._first_voiced_at
+            return
+        self._voiced = 0
+        self._quiet += len(frame)
+        if self._quiet >= self._hangover_samples:
+            self._onset = None
+
+    def speech_onset(self) -> float | None:
+        """When the caller's current speech began (clock time), or None if they are quiet."""
+        return self._onset

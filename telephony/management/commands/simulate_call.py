@@ -1,0 +1,176 @@
+"""`manage.py simulate_call`: play Telnyx against a running phonebridge server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from argparse import ArgumentParser
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from telephony.simulator.calls import CallReport
+from telephony.simulator.carrier import Carrier
+from telephony.simulator.faults import parse_fail_rate
+from telephony.simulator.load import Summary, answer_dials, call_line, ring_server
+from telephony.simulator.scenario import Scenario, WebhookFaults
+from telephony.simulator.server import running_simulator
+
+DEFAULT_APP_ID = "1000000000000000001"
+
+
+class Command(BaseCommand):
+    help = "Drive a running phonebridge server as Telnyx would: ring it, or answer its dials."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--inbound", action="store_true", help="ring the server (default)")
+        mode.add_argument("--serve-outbound", action="store_true", help="answer its dials")
+        parser.add_argument("--server", default="http://127.0.0.1:8000")
+        parser.add_argument("--listen", default="127.0.0.1:8055", help="simulator REST address")
+        parser.add_argument("--from", dest="from_", default="+15550001111")
+        parser.add_argument("--to", default="", help="default: TELNYX_PHONE_NUMBER")
+        parser.add_argument(
+            "--calls", type=int, default=None, help="calls to make (1); to answer when serving (∞)"
+        )
+        parser.add_argument("--concurrency", type=int, default=1)
+        parser.add_argument("--duration", type=float, default=5.0, help="seconds of audio a call")
+        parser.add_argument("--serve-for", type=float, default=None, help="serving time limit")
+        parser.add_argument("--answer-timeout", type=float, default=30.0)
+        parser.add_argument("--codec", choices=("PCMU", "PCMA", "L16"), default="PCMU")
+        parser.add_argument("--l16-little-endian", action="store_true")
+        parser.add_argument("--dtmf", default="", help="digits the caller presses")
+        parser.add_argument("--dtmf-at", type=float, default=1.0)
+        parser.add_argument("--amd-result", default="human")
+        parser.add_argument("--reorder-media", action="store_true")
+        parser.add_argument("--duplicate-webhooks", type=float, nargs="?", const=0.2, default=0)
+        parser.add_argument("--reorder-webhooks", type=int, nargs="?", const=3, default=0)
+        parser.add_argument("--bad-signature", type=float, nargs="?", const=0.1, default=0)
+        parser.add_argument("--missing-signature", type=float, nargs="?", const=0.1, default=0)
+        parser.add_argument("--skew", type=int, default=0, help="seconds added to timestamps")
+        parser.add_argument("--fail-rate", action="append", default=[], help="e.g. 429:0.1")
+        parser.add_argument("--seed-hex", default="", help="32-byte Ed25519 seed, in hex")
+        parser.add_argument("--webhook-timeout", type=float, default=2.0)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        carrier = self._carrier(options)
+        scenario = self._scenario(options)
+        host, _, port = options["listen"].rpartition(":")
+        try:
+            asyncio.run(self._run(carrier, scenario, host, int(port), options))
+        except KeyboardInterrupt:
+            self.stderr.write("interrupted")
+
+    def _carrier(self, options: dict[str, Any]) -> Carrier:
+        carrier = Carrier(
+            signing_seed=self._seed(options["seed_hex"]),
+            webhook_timeout_s=options["webhook_timeout"],
+            webhook_faults=WebhookFaults(
+                duplicate=options["duplicate_webhooks"],
+                reorder_window=options["reorder_webhooks"],
+                bad_signature=options["bad_signature"],
+                missing_header=options["missing_signature"],
+                skew_s=options["skew"],
+            ),
+            dial_rate_limit=None,
+        )
+        carrier.seed(
+            api_keys=[k for k in [getattr(settings, "TELNYX_API_KEY", "")] if k],
+            connection_id=getattr(settings, "TELNYX_CALL_CONTROL_APP_ID", "") or DEFAULT_APP_ID,
+            webhook_event_url=options["server"].rstrip("/") + "/telnyx/events",
+            phone_number=self._number(options),
+        )
+        for spec in options["fail_rate"]:
+            try:
+                carrier.faults.add(parse_fail_rate(spec))
+            except ValueError as exc:
+                raise CommandError(f"--fail-rate {spec}: {exc}") from None
+        return carrier
+
+    def _seed(self, seed_hex: str) -> bytes | None:
+        if seed_hex:
+            try:
+                seed = bytes.fromhex(seed_hex)
+            except ValueError:
+                raise CommandError("--seed-hex is not hex") from None
+            if len(seed) != 32:
+                raise CommandError("--seed-hex must be 32 bytes (64 hex digits)")
+            return seed
+        seed = getattr(settings, "SIMULATOR_SIGNING_SEED", None)
+        if seed is None:
+            self.stderr.write(
+                self.style.WARNING(
+                    "No SIMULATOR_SIGNING_SEED and no --seed-hex: using a random key."
+                )
+            )
+        return seed
+
+    def _number(self, options: dict[str, Any]) -> str:
+        return options["to"] or getattr(settings, "TELNYX_PHONE_NUMBER", "") or "+15550100000"
+
+    def _scenario(self, options: dict[str, Any]) -> Scenario:
+        if options["concurrency"] < 1 or (options["calls"] or 0) < 0:
+            raise CommandError("--concurrency must be at least 1 and --calls not negative")
+        return Scenario(
+            from_=options["from_"],
+            to=self._number(options),
+            codec=options["codec"],
+            l16_big_endian=not options["l16_little_endian"],
+            duration_s=options["duration"],
+            ring_timeout_s=options["answer_timeout"],
+            dtmf=options["dtmf"],
+            dtmf_at_s=options["dtmf_at"],
+            amd_result=options["amd_result"],
+            reorder_media=options["reorder_media"],
+        )
+
+    async def _run(
+        self, carrier: Carrier, scenario: Scenario, host: str, port: int, options: dict[str, Any]
+    ) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # Not possible off the main thread (as under tests) or on Windows.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, stop.set)
+        summary = Summary()
+
+        def report(call: CallReport) -> None:
+            summary.add(call)
+            style = self.style.SUCCESS if call.outcome == "ok" else self.style.ERROR
+            self.stdout.write(style(call_line(call)))
+
+        async with running_simulator(carrier, host=host, port=port) as sim:
+            self._announce(sim.base_url, carrier, options)
+            if options["serve_outbound"]:
+                await answer_dials(
+                    carrier,
+                    scenario,
+                    calls=options["calls"] or 0,
+                    serve_for=options["serve_for"],
+                    stop=stop,
+                    on_report=report,
+                )
+            else:
+                await ring_server(
+                    carrier,
+                    scenario,
+                    calls=1 if options["calls"] is None else options["calls"],
+                    concurrency=options["concurrency"],
+                    stop=stop,
+                    on_report=report,
+                )
+            await carrier.webhooks.flush(timeout=5)
+            for line in summary.lines(carrier):
+                self.stdout.write(line)
+
+    def _announce(self, base_url: str, carrier: Carrier, options: dict[str, Any]) -> None:
+        self.stdout.write(f"Simulated Telnyx API: {base_url}")
+        self.stdout.write("The server must run with:")
+        self.stdout.write(self.style.WARNING(f"  TELNYX_API_BASE_URL={base_url}"))
+        self.stdout.write(self.style.WARNING(f"  TELNYX_PUBLIC_KEY={carrier.public_key_b64}"))
+        self.stdout.write(f"Webhooks go to {options['server'].rstrip('/')}/telnyx/events")
+        if options["serve_outbound"]:
+            self.stdout.write("Answering outbound dials; Ctrl-C to stop.")

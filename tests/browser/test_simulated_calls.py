@@ -1,0 +1,142 @@
+"""End to end in Chromium: the embedded Telnyx simulator rings phonebridge over real sockets
+(signed webhooks, the answer command, the media WebSocket, the echo bridge, the recording)
+while an operator watches and steers the calls from the admin."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from nacl.signing import SigningKey
+
+from calls.models import Call
+from telephony.client import get_client
+from tests.browser.conftest import log_in
+
+pytestmark = [pytest.mark.browser]
+
+SEED = hashlib.sha256(b"browser tests' simulator").digest()
+LIVE = ".pb-status-ringing, .pb-status-answered, .pb-status-streaming"
+
+
+@pytest.fixture
+def simulator(live_asgi, settings, tmp_path, monkeypatch):
+    """phonebridge on a live socket, with the embedded simulator as its carrier."""
+    from telephony.simulator import embedded
+
+    settings.TELNYX_SIMULATOR = True
+    settings.SIMULATOR_HOST = live_asgi.host
+    settings.SIMULATOR_SIGNING_SEED = SEED
+    settings.TELNYX_API_KEY = "KEYSIMULATED"
+    settings.TELNYX_API_BASE_URL = f"{live_asgi.url}/_simulator/telnyx/v2"
+    settings.TELNYX_PUBLIC_KEY = base64.b64encode(bytes(SigningKey(SEED).verify_key)).decode()
+    settings.BRIDGE = "echo"
+    settings.RECORD_CALLS = True
+    settings.MEDIA_ROOT = str(tmp_path)
+    # The embedded carrier is built once per process from the settings; build it afresh for
+    # this server's port.
+    monkeypatch.setattr(embedded, "_embedded", None)
+    monkeypatch.setattr(embedded, "_home_loop", None)
+    yield live_asgi
+    if embedded._embedded is not None:
+        live_asgi.run(embedded._embedded.carrier.aclose())
+
+
+def wait_for_call(page, **lookup) -> Call:
+    for _ in range(100):
+        call = Call.objects.filter(**lookup).first()
+        if call is not None and call.call_control_id:
+            return call
+        page.wait_for_timeout(100)
+    raise AssertionError(f"no call {lookup}")
+
+
+def start_transcription(server, call: Call) -> None:
+    """phonebridge has no transcription switch yet: ask Telnyx (the simulator) directly, on
+    the server's loop, through the real client."""
+    server.run(
+        get_client().transcription_start(
+            call.call_control_id, call=call, transcription_tracks="both"
+        )
+    )
+
+
+def test_a_simulated_call_comes_and_goes_on_the_open_list_and_tells_its_story(
+    page, operator_user, simulator, artifacts
+):
+    log_in(page, operator_user)
+    caller = page.locator("#simulate-form input[name=from_number]").get_attribute("value")
+    page.click("#simulate-button")
+    page.locator(".messagelist", has_text=f"Simulated call from {caller}").wait_for()
+
+    # No reload from here on: the live panel shows the call while it lives, then its end.
+    row = page.locator("#live-calls tr", has_text=caller)
+    row.locator(".pb-status-streaming").wait_for(timeout=20_000)
+    call = wait_for_call(page, from_number=caller)
+    start_transcription(simulator, call)
+    row.locator(".pb-status-ended").wait_for(timeout=30_000)
+    assert "normal_clearing" in row.inner_text()
+
+    row.locator("a").click()
+    page.wait_for_url(f"**/admin/calls/call/{call.pk}/change/")
+    timeline = page.locator("#timeline")
+    for step in ("call.initiated", "→ answer", "streaming.started", "call.hangup", "Status → ended"):
+        timeline.locator("tr", has_text=step).first.wait_for()
+    said = page.locator("#transcript li")
+    said.first.wait_for()
+    texts = said.all_inner_texts()
+    assert any(t.startswith("Caller") and "Hello, can you hear me?" in t for t in texts)
+    assert any(t.startswith("Agent") and "book an appointment" in t for t in texts)
+
+    # The recording is written when the stream ends; the page picks it up by polling.
+    page.locator("#call-recording").wait_for(timeout=15_000)
+    page.wait_for_function("document.querySelector('#call-recording').readyState >= 1")
+    assert page.evaluate("document.querySelector('#call-recording').duration") > 2
+    status = page.evaluate(
+        """async () => {
+            const src = document.querySelector('#call-recording').src;
+            const r = await fetch(src, {headers: {Range: 'bytes=0-99'}});
+            return r.status;
+        }"""
+    )
+    assert status == 206
+    page.locator("#media-stats").wait_for()
+    page.screenshot(path=str(artifacts / "simulated-call-detail.png"), full_page=True)
+
+
+def test_an_operator_hangs_up_a_simulated_call(page, operator_user, simulator):
+    from telephony.simulator.embedded import simulate_inbound_call
+
+    simulator.run(
+        simulate_inbound_call(
+            from_number="+15550107777", to_number="+15550001111", hangup_by="never"
+        )
+    )
+    call = wait_for_call(page, from_number="+15550107777")
+    log_in(page, operator_user)
+    page.goto(f"/admin/calls/call/{call.pk}/change/")
+    page.locator('[data-fragment="summary"]').locator(LIVE).wait_for()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#hangup-button")
+    page.locator(".messagelist", has_text="Hang-up sent.").wait_for()
+    page.locator('[data-fragment="summary"] .pb-status-ended').wait_for(timeout=15_000)
+    page.locator("#call-controls").wait_for(state="hidden")
+    assert page.locator("#timeline tr", has_text="→ hangup").count() == 1
+    call.refresh_from_db()
+    assert call.status == Call.Status.ENDED
+
+
+def test_dialing_through_the_simulator_lands_on_the_live_call(page, operator_user, simulator):
+    log_in(page, operator_user)
+    page.click("#dial-button")
+    page.fill("#id_to", "+15553334444")
+    page.fill("#id_greeting", "Hi, this is a test call.")
+    page.click("#dial-submit")
+    page.wait_for_url("**/admin/calls/call/*/change/")
+    call = Call.objects.get(to_number="+15553334444")
+    assert call.custom_data == {"greeting": "Hi, this is a test call."}
+    summary = page.locator('[data-fragment="summary"]')
+    summary.locator(".pb-status-answered, .pb-status-streaming").wait_for(timeout=15_000)
+    summary.locator(".pb-status-ended").wait_for(timeout=30_000)
+    assert page.locator("#timeline tr", has_text="→ dial").count() == 1

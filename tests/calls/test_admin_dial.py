@@ -1,0 +1,156 @@
+"""The Dial page, the "Dial again" action and the simulator button."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from calls.models import Call
+from telephony.simulator import embedded
+from tests.calls.conftest import make_call
+
+pytestmark = pytest.mark.django_db
+
+DIAL = "/admin/calls/call/dial/"
+LIST = "/admin/calls/call/"
+
+
+def texts(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def dial_form(**fields: str) -> dict[str, str]:
+    return {"to": "+15551234567", "from_number": "+15550001111", "amd": "", **fields}
+
+
+class TestDialPage:
+    def test_it_is_offered_to_operators_with_the_dial_permission(self, operator_client):
+        assert 'id="dial-button"' in operator_client.get(LIST).content.decode()
+        assert operator_client.get(DIAL).status_code == 200
+
+    def test_it_is_hidden_from_and_refused_to_staff_without_the_permission(self, viewer_client):
+        assert 'id="dial-button"' not in viewer_client.get(LIST).content.decode()
+        assert viewer_client.get(DIAL).status_code == 403
+        assert viewer_client.post(DIAL, dial_form()).status_code == 403
+
+    def test_from_defaults_to_our_telnyx_number(self, operator_client, settings):
+        settings.TELNYX_PHONE_NUMBER = "+15550002222"
+        form = operator_client.get(DIAL).context["form"]
+        assert form["from_number"].value() == "+15550002222"
+
+    def test_it_offers_the_answering_machine_detection_modes(self, operator_client):
+        html = operator_client.get(DIAL).content.decode()
+        for mode in ("detect", "detect_beep", "premium"):
+            assert f'<option value="{mode}">' in html
+
+    def test_it_explains_an_invalid_number_and_dials_nothing(self, operator_client, fake_telnyx):
+        response = operator_client.post(DIAL, dial_form(to="555-1234"))
+        assert response.status_code == 200
+        assert "is not an E.164 phone number" in response.content.decode()
+        assert response.context["form"].errors["to"]
+        assert fake_telnyx.requests == []
+        assert not Call.objects.exists()
+
+    def test_it_dials_and_lands_on_the_new_call(self, operator_client, fake_telnyx):
+        response = operator_client.post(
+            DIAL,
+            dial_form(
+                to="+1 555 123 4567", amd="premium", greeting="Hi!", instructions="Be brief."
+            ),
+        )
+        call = Call.objects.get()
+        assert response.status_code == 302
+        assert response["Location"] == reverse("admin:calls_call_change", args=[call.pk])
+        (body,) = fake_telnyx.bodies("/calls")
+        assert (body["to"], body["from"]) == ("+15551234567", "+15550001111")
+        assert body["answering_machine_detection"] == "premium"
+        assert call.custom_data == {
+            "greeting": "Hi!",
+            "instructions": "Be brief.",
+            "amd": "premium",
+        }
+        assert call.call_control_id == "v3:dialed-1"
+        assert texts(response) == ["Dialing +15551234567 from +15550001111."]
+
+    def test_it_reports_a_telnyx_refusal_and_still_shows_the_failed_call(
+        self, operator_client, fake_telnyx
+    ):
+        fake_telnyx.fail(
+            "/calls", 422, "10010", "Invalid destination", "+15551234567 cannot be reached."
+        )
+        response = operator_client.post(DIAL, dial_form())
+        call = Call.objects.get()
+        assert response["Location"] == reverse("admin:calls_call_change", args=[call.pk])
+        (message,) = texts(response)
+        assert "10010" in message
+        assert "+15551234567 cannot be reached." in message
+        assert call.status == Call.Status.FAILED
+        assert call.commands.get().error_code == "10010"
+
+
+class TestDialAgain:
+    def action(self, client, *calls: Call, name: str = "dial_again"):
+        ids = [str(c.pk) for c in calls]
+        return client.post(LIST, {"action": name, "_selected_action": ids})
+
+    def test_it_prefills_the_dial_page_to_call_the_caller_back(self, operator_client):
+        call = make_call(
+            direction=Call.Direction.INBOUND,
+            from_number="+15557654321",
+            to_number="+15550001111",
+            custom_data={"greeting": "Welcome back", "amd": "detect"},
+        )
+        response = self.action(operator_client, call)
+        assert response.status_code == 302
+        form = operator_client.get(response["Location"]).context["form"]
+        assert form["to"].value() == "+15557654321"
+        assert form["from_number"].value() == "+15550001111"
+        assert form["greeting"].value() == "Welcome back"
+        assert form["amd"].value() == "detect"
+
+    def test_it_redials_the_same_number_for_an_outbound_call(self, operator_client):
+        call = make_call(
+            direction=Call.Direction.OUTBOUND, from_number="+15550001111", to_number="+15553334444"
+        )
+        response = self.action(operator_client, call)
+        assert "to=%2B15553334444" in response["Location"]
+
+    def test_it_asks_for_one_call_at_a_time(self, operator_client):
+        response = self.action(operator_client, make_call(), make_call())
+        assert response.status_code == 302
+        assert response["Location"] == LIST
+        assert texts(response) == ["Choose one call to dial again."]
+
+    def test_it_is_not_offered_without_the_dial_permission(self, viewer_client):
+        actions = viewer_client.get(LIST).context["action_form"].fields["action"].choices
+        assert "dial_again" not in dict(actions)
+
+
+class TestSimulateButton:
+    def test_it_is_hidden_unless_the_simulator_is_on(self, operator_client, settings):
+        settings.TELNYX_SIMULATOR = False
+        assert 'id="simulate-button"' not in operator_client.get(LIST).content.decode()
+        assert operator_client.post("/admin/calls/call/simulate/").status_code == 404
+
+    def test_it_starts_a_simulated_inbound_call(self, operator_client, settings, monkeypatch):
+        settings.TELNYX_SIMULATOR = True
+        settings.TELNYX_PHONE_NUMBER = "+15550001111"
+        started = []
+
+        async def simulate_inbound_call(*, from_number, to_number, duration_s=8.0):
+            started.append((from_number, to_number, duration_s))
+
+        monkeypatch.setattr(embedded, "simulate_inbound_call", simulate_inbound_call, raising=False)
+        assert 'id="simulate-button"' in operator_client.get(LIST).content.decode()
+        response = operator_client.post(
+            "/admin/calls/call/simulate/", {"from_number": "+15550104242"}
+        )
+        assert response["Location"] == LIST
+        assert started == [("+15550104242", "+15550001111", 8.0)]
+        assert "Simulated call from +15550104242" in texts(response)[0]
+
+    def test_it_needs_the_dial_permission(self, viewer_client, settings):
+        settings.TELNYX_SIMULATOR = True
+        response = viewer_client.post("/admin/calls/call/simulate/", {"from_number": "+1555"})
+        assert response.status_code == 403

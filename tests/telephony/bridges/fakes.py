@@ -1,0 +1,401 @@
+"""Stand-ins for what cannot run here: Stream's REST API and SFU, and the agent server.
+
+Each one sits at the narrowest seam, so phonebridge's code and the SDK's own code run for real:
+* `FakeStreamApi` answers the real `AsyncStream` over httpx.MockTransport, in Stream's formats;
+* `AgentServer` speaks the agent server's HTTP API over a real socket (uvicorn);
+* `FakeJoin` replaces only `rtc.join`: its connection publishes through the SDK's
+  `AudioForwarder` into a real `getstream_rtc.LocalAudioTrack`, and emits real 48 kHz
+  `PcmData` "audio" events (stream-bridge.md §4.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import getstream_rtc
+import httpx
+import jwt
+import numpy as np
+import uvicorn
+from pyee.asyncio import AsyncIOEventEmitter
+
+API_KEY = "stream-test-key"
+API_SECRET = "stream-test-secret-long-enough-for-hs256-keys"
+
+# Fields phonebridge never reads (call settings, user unread counts) are left out of the
+# stand-in's answers; the SDK fills them with None and warns.
+SDK_FILLS_MISSING = "ignore:Missing value of non-optional type:RuntimeWarning"
+
+
+# Stream's REST API -----------------------------------------------------------------------
+
+
+def _user(user_id: str, name: str | None = None) -> dict[str, Any]:
+    now = time.time_ns()  # Stream's timestamps are unix nanoseconds
+    return {
+        "id": user_id,
+        "name": name or "",
+        "role": "user",
+        "language": "",
+        "custom": {},
+        "teams": [],
+        "blocked_user_ids": [],
+        "online": False,
+        "banned": False,
+        "shadow_banned": False,
+        "invisible": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _call(call_type: str, call_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    now = time.time_ns()
+    return {
+        "id": call_id,
+        "type": call_type,
+        "cid": f"{call_type}:{call_id}",
+        "backstage": False,
+        "captioning": False,
+        "recording": False,
+        "transcribing": False,
+        "translating": False,
+        "current_session_id": "",
+        "created_at": now,
+        "updated_at": now,
+        "blocked_user_ids": [],
+        "custom": data.get("custom") or {},
+        "created_by": _user(data.get("created_by_id") or "?"),
+        "egress": {"broadcasting": False, "rtmps": []},
+        "ingress": {"rtmp": {"address": ""}, "srt": {"address": ""}, "whip": {"address": ""}},
+        "settings": {},
+    }
+
+
+def _error(status: int) -> dict[str, Any]:
+    # Stream's APIError: the SDK needs every one of these fields to build its exception.
+    return {
+        "code": 4,
+        "message": "refused",
+        "StatusCode": status,
+        "duration": "1ms",
+        "more_info": "https://getstream.io/chat/docs/api_errors_response",
+        "details": [],
+    }
+
+
+@dataclass
+class FakeStreamApi:
+    requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    failures: dict[str, list[int]] = field(default_factory=dict)  # path suffix -> statuses
+    created: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def handler(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.params["api_key"] == API_KEY
+        # A server token: signed with the secret, for no particular user.
+        claims = jwt.decode(request.headers["authorization"], API_SECRET, algorithms=["HS256"])
+        assert "user_id" not in claims
+        body = json.loads(request.content) if request.content else {}
+        path = request.url.path
+        self.requests.append((request.method, path, body))
+        for suffix, statuses in self.failures.items():
+            if path.endswith(suffix) and statuses:
+                status = statuses.pop(0)
+                return httpx.Response(status, json=_error(status))
+        return self._answer(path, body)
+
+    def _answer(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        if path == "/api/v2/users":
+            users = {uid: _user(uid, u.get("name")) for uid, u in body["users"].items()}
+            return httpx.Response(
+                201, json={"duration": "1ms", "users": users, "membership_deletion_task_id": ""}
+            )
+        if path.endswith(("/event", "/mark_ended")):
+            return httpx.Response(201, json={"duration": "1ms"})
+        call_type, call_id = path.removeprefix("/api/v2/video/call/").split("/")
+        created = call_id not in self.created
+        call = self.created.setdefault(call_id, _call(call_type, call_id, body.get("data") or {}))
+        return httpx.Response(
+            201,
+            json={
+                "duration": "1ms",
+                "created": created,
+                "members": [],
+                "own_capabilities": ["join-call", "send-audio"],
+                "call": call,
+            },
+        )
+
+    def client(self) -> Any:
+        from getstream import AsyncStream
+
+        return AsyncStream(API_KEY, API_SECRET, transport=httpx.MockTransport(self.handler))
+
+    def bodies(self, suffix: str) -> list[dict[str, Any]]:
+        return [body for _, path, body in self.requests if path.endswith(suffix)]
+
+
+# The agent server ------------------------------------------------------------------------
+
+
+class AgentServer:
+    """A raw ASGI app speaking the agent server's documented API. `mode` picks its mood:
+    "ok" (201), "full" (429), "broken" (503), "slow" (answers after `slow_seconds`)."""
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.slow_seconds = 2.0
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+        self.sessions: dict[str, str] = {}  # session id -> call id
+        self.url = ""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        method, parts = scope["method"], scope["path"].strip("/").split("/")
+        self.requests.append((method, scope["path"], json.loads(body) if body else {}))
+        status, answer = await self._answer(method, parts, json.loads(body) if body else {})
+        payload = json.dumps(answer).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _answer(
+        self, method: str, parts: list[str], body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        if self.mode == "slow":
+            await asyncio.sleep(self.slow_seconds)
+        if method == "POST" and len(parts) == 3 and parts[::2] == ["calls", "sessions"]:
+            if self.mode == "full":
+                return 429, {"detail": "no capacity"}
+            if self.mode == "broken":
+                return 503, {"detail": "unavailable"}
+            session_id = f"agent-session-{len(self.sessions) + 1}"
+            self.sessions[session_id] = parts[1]
+            return 201, {"session_id": session_id, "call_id": parts[1], "config": {}}
+        if method == "DELETE" and len(parts) == 4 and self.sessions.get(parts[3]) == parts[1]:
+            del self.sessions[parts[3]]
+            return 200, {}
+        return 404, {"detail": "not found"}
+
+    def calls(self, method: str) -> list[tuple[str, dict[str, Any]]]:
+        return [(path, body) for m, path, body in self.requests if m == method]
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free port of 127.0.0.1, on this test's event loop."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, lifespan="off", log_level="warning",
+        timeout_graceful_shutdown=1,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(5):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+# The SFU side of rtc.join ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Participant:
+    """Shaped like getstream_rtc.RemoteParticipant (which Python cannot construct)."""
+
+    user_id: str
+    session_id: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ParticipantEvent:
+    participant: Participant
+
+
+class RecordingLocalTrack:
+    """A real LocalAudioTrack (it checks the rate and the queue size as the SDK would) that
+    also keeps what it was given: what the Rust SDK would encode and send."""
+
+    def __init__(self, capacity_seconds: float) -> None:
+        self.real = getstream_rtc.LocalAudioTrack(pcm_queue_capacity=capacity_seconds)
+        self.frames: list[tuple[np.ndarray, int, int]] = []
+        self.flushes = 0
+
+    async def write_pcm(self, samples: np.ndarray, sample_rate: int, channels: int) -> None:
+        self.frames.append((np.array(samples), sample_rate, channels))
+        await self.real.write_pcm(samples, sample_rate, channels)
+
+    def flush(self) -> None:
+        self.flushes += 1
+        self.real.flush()
+
+    def pcm(self) -> np.ndarray:
+        return np.concatenate([f[0] for f in self.frames]) if self.frames else np.zeros(0)
+
+
+class FakeRtcConnection(AsyncIOEventEmitter):
+    def __init__(self, call: Any, user_id: str, subscription_config: Any, join: FakeJoin):
+        super().__init__()
+        self.call, self.user_id, self.subscription_config = call, user_id, subscription_config
+        self._join = join
+        self.connected = asyncio.Event()
+        self.published: RecordingLocalTrack | None = None
+        self.published_track: Any = None
+        self.leave_calls = 0
+        self._forwarding: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        if self._join.connect_hangs:
+            await asyncio.Event().wait()
+        if self._join.connect_error is not None:
+            raise self._join.connect_error
+
+    async def add_tracks(self, audio: Any = None, video: Any = None) -> None:
+        from getstream.video.rtc.audio_forwarder import AudioForwarder
+
+        # As ConnectionManager._publish_audio: the Rust queue is sized by the track's buffer.
+        self.published = RecordingLocalTrack(audio.audio_buffer_size_ms / 1000)
+        self.published_track = audio
+        self._forwarding = asyncio.create_task(AudioForwarder(audio, self.published).run())
+        self.connected.set()
+
+    async def leave(self) -> None:
+        self.leave_calls += 1
+        if self._forwarding is not None:
+            self._forwarding.cancel()
+            await asyncio.gather(self._forwarding, return_exceptions=True)
+
+    # What the SFU would do -----------------------------------------------------------
+
+    def remote_audio(
+        self, samples_48k: np.ndarray, user_id: str, *, session_id: str = "", packet_ms: int = 20
+    ) -> None:
+        """Emit `samples_48k` as decoded Opus packets of `packet_ms`, like the SDK's reader."""
+        from getstream.video.rtc import AudioFormat, PcmData
+
+        participant = Participant(user_id, session_id or f"{user_id}-session")
+        step = 48 * packet_ms
+        for start in range(0, len(samples_48k), step):
+            chunk = np.ascontiguousarray(samples_48k[start : start + step], dtype=np.int16)
+            pcm = PcmData(
+                sample_rate=48000,
+                format=AudioFormat.S16,
+                samples=chunk,
+                channels=1,
+                pts=start,
+                time_base=1 / 48000,
+                participant=participant,
+            )
+            self.emit("audio", pcm)
+
+    def joins(self, user_id: str, session_id: str = "") -> None:
+        self.emit("participant_joined", ParticipantEvent(Participant(user_id, session_id)))
+
+    def leaves(self, user_id: str, session_id: str = "") -> None:
+        self.emit("participant_left", ParticipantEvent(Participant(user_id, session_id)))
+
+    def ends(self) -> None:
+        self.emit("call_ended", getstream_rtc.CallEnded())
+
+    def custom(self, custom: dict[str, Any], user_id: str = "ai-agent") -> None:
+        # A coordinator `custom` event as the SDK emits it: the whole JSON message.
+        self.emit("custom", {"type": "custom", "custom": custom, "user": {"id": user_id}})
+
+
+@dataclass
+class FakeJoin:
+    """Shaped like getstream.video.rtc.join."""
+
+    connections: list[FakeRtcConnection] = field(default_factory=list)
+    connect_error: Exception | None = None
+    connect_hangs: bool = False
+
+    async def __call__(
+        self, call: Any, user_id: str, *, subscription_config: Any = None
+    ) -> FakeRtcConnection:
+        connection = FakeRtcConnection(call, user_id, subscription_config, self)
+        self.connections.append(connection)
+        return connection
+
+    async def connection(self, timeout: float = 5.0) -> FakeRtcConnection:
+        """The connection once it joined and published."""
+        async with asyncio.timeout(timeout):
+            while not self.connections:
+                await asyncio.sleep(0.01)
+            await self.connections[-1].connected.wait()
+        return self.connections[-1]
+
+
+# The phone side ----------------------------------------------------------------------------
+
+
+@dataclass
+class RecordingSink:
+    audio: list[tuple[np.ndarray, int]] = field(default_factory=list)
+    utterance_ends: int = 0
+    interrupts: int = 0
+    hang_ups: list[str] = field(default_factory=list)
+
+    def agent_audio(self, samples: np.ndarray, sample_rate: int) -> None:
+        self.audio.append((np.array(samples), sample_rate))
+
+    def agent_utterance_end(self) -> None:
+        self.utterance_ends += 1
+
+    def interrupt(self) -> None:
+        self.interrupts += 1
+
+    def hang_up(self, reason: str) -> None:
+        self.hang_ups.append(reason)
+
+    def pcm(self) -> np.ndarray:
+        parts = [a for a, _ in self.audio]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+
+async def eventually(predicate: Any, timeout: float = 3.0) -> None:
+    """Wait until `predicate()` is true: the bridge works in its own tasks."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+def tone(freq: float, seconds: float, rate: int, amplitude: float = 8000.0) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    return np.round(amplitude * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+def level_at(samples: np.ndarray, freq: float, rate: int) -> float:
+    """The amplitude of the `freq` component of `samples` (a least-squares sine fit)."""
+    t = np.arange(len(samples)) / rate
+    basis = np.column_stack([np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t)])
+    coeffs, *_ = np.linalg.lstsq(basis, samples.astype(np.float64), rcond=None)
+    return float(np.hypot(*coeffs))
+
+
+def snr_db(samples: np.ndarray, freq: float, rate: int) -> float:
+    """Signal to noise-and-distortion of a pure tone: the best-fitting sine against the rest."""
+    x = samples.astype(np.float64)
+    t = np.arange(len(x)) / rate
+    basis = np.column_stack([np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t)])
+    coeffs, *_ = np.linalg.lstsq(basis, x, rcond=None)
+    fitted = basis @ coeffs
+    return float(10 * np.log10(np.sum(fitted**2) / np.sum((x - fitted) ** 2)))
