@@ -194,9 +194,10 @@ class Call(models.Model):
     def _advance(self, status: str, *, at: datetime) -> bool:
         """Move up to `status` if the call is below it. True when this worker made the move."""
         lower = [s for s, rank in self.RANK.items() if rank < self.RANK[status]]
+        now = timezone.now()
         with transaction.atomic():
             won = Call.objects.filter(pk=self.pk, status__in=lower).update(
-                status=status, last_activity_at=timezone.now()
+                status=status, last_activity_at=now
             )
             if won:
                 CallEvent.objects.create(
@@ -207,11 +208,19 @@ class Call(models.Model):
                     occurred_at=at,
                     payload={"status": status},
                 )
-        self.refresh_from_db(fields=["status", "last_activity_at"])
+        if won:
+            self.status, self.last_activity_at = status, now
+        else:
+            self.refresh_from_db(fields=["status"])
         return bool(won)
 
     def _record_once(self, **facts: Any) -> None:
-        """Store each fact only if it is not known yet (empty string or None mean unknown)."""
+        """Store each fact only if it is not known yet (empty string or None mean unknown).
+
+        One UPDATE whatever the race: the database keeps the first value. The in-memory copy
+        takes the new value only where it had none, which is what the database did unless
+        another worker got there first.
+        """
         known = {k: v for k, v in facts.items() if v not in (None, "")}
         if not known:
             return
@@ -227,7 +236,9 @@ class Call(models.Model):
                     output_field=model_field,
                 )
         Call.objects.filter(pk=self.pk).update(**updates)
-        self.refresh_from_db(fields=list(known))
+        for field, value in known.items():
+            if getattr(self, field) in (None, ""):
+                setattr(self, field, value)
 
     # Media token ---------------------------------------------------------------------
 

@@ -13,9 +13,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from phonebridge.lean import LeanASGIHandler, route_paths  # noqa: E402
 from phonebridge.routing import websocket_urlpatterns  # noqa: E402
-from telephony.embedded_simulator import mount_simulator  # noqa: E402
 from telephony.reconcile import ensure_periodic_reconciliation  # noqa: E402
+from telephony.simulator.embedded import mount_simulator  # noqa: E402
 
 
 class WorkerTasks:
@@ -34,7 +35,9 @@ application = WorkerTasks(
     ProtocolTypeRouter(
         {
             # The embedded Telnyx simulator answers under /_simulator/ in DEBUG only.
-            "http": mount_simulator(django_asgi_app),
+            "http": route_paths(
+                ("/telnyx/events",), LeanASGIHandler(), mount_simulator(django_asgi_app)
+            ),
             "websocket": URLRouter(websocket_urlpatterns),
         }
     )

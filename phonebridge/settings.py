@@ -12,6 +12,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from telephony.simulator.signing import public_key_for_seed
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -88,8 +90,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Reuse connections across requests (opening one costs more than a webhook's queries), and
+# check them before reuse so a restarted database costs one error, not one per thread.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -177,6 +181,7 @@ if TELNYX_SIMULATOR:
     # The simulator signs webhooks with a key derived from SECRET_KEY, so the server, the
     # autoreloader's child and `manage.py simulate_call` all agree on it.
     SIMULATOR_SIGNING_SEED = hashlib.sha256(f"telnyx-simulator:{SECRET_KEY}".encode()).digest()
+    TELNYX_PUBLIC_KEY = TELNYX_PUBLIC_KEY or public_key_for_seed(SIMULATOR_SIGNING_SEED)
 
 # Stream (getstream.io)
 

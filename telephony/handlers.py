@@ -16,9 +16,11 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from calls.models import Call, CallEvent
 from telephony import preparation, services
@@ -29,6 +31,8 @@ from telephony.webhooks import WebhookEvent
 logger = logging.getLogger(__name__)
 
 FollowUp = Callable[[], Awaitable[None]]
+# Reconciliation works in minutes; one write per second per call is precise enough.
+ACTIVITY_RESOLUTION = timedelta(seconds=1)
 
 
 @dataclass
@@ -80,9 +84,10 @@ def _record(event: WebhookEvent) -> Outcome:
     ctx = Context(call=call, event=event, created=created, own_leg=own_leg)
     handler = HANDLERS.get(event.event_type)
     if own_leg:
-        call.touch()
         if handler is not None:
             handler(ctx)
+        if call.last_activity_at < timezone.now() - ACTIVITY_RESOLUTION:
+            call.touch()  # transitions touch it themselves; this covers the other events
     return Outcome(duplicate=False, call_id=call.pk, follow_ups=tuple(ctx.follow_ups))
 
 

@@ -60,7 +60,7 @@ class PreparationFailed(Exception):
 async def prepare(*, call_id: uuid.UUID) -> Preparation:
     """Create the Stream call and summon the agent, once per call across all workers."""
     with call_context(call_id):
-        if await _move(call_id, LIVE[:1], bridge_status=PREPARING):
+        if await _move(call_id, ("",), bridge_status=PREPARING):
             call = await Call.objects.aget(pk=call_id)
             try:
                 await _summon_agent(call, await _create_stream_call(call))

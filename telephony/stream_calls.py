@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
+import threading
 import uuid
 import weakref
 from collections.abc import Awaitable
@@ -39,9 +40,19 @@ def phone_user_id(call_id: uuid.UUID | str) -> str:
     return f"phone-{call_id}"
 
 
-async def load_sdk() -> None:
-    if "getstream.models" not in sys.modules:
-        await asyncio.to_thread(importlib.import_module, "getstream")
+_import_lock = threading.Lock()
+
+
+async def import_in_thread(module: str) -> None:
+    """Import `module` off the event loop, once. The lock keeps two threads (a preparation
+    and a media session starting together) from importing the same modules at once."""
+    if module not in sys.modules:
+        await asyncio.to_thread(_import, module)
+
+
+def _import(module: str) -> None:
+    with _import_lock:
+        importlib.import_module(module)
 
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncStream] = (
@@ -57,7 +68,7 @@ async def get_stream() -> AsyncStream:
     if client is None:
         if not (settings.STREAM_API_KEY and settings.STREAM_API_SECRET):
             raise StreamCallError("Stream is not configured (STREAM_API_KEY, STREAM_API_SECRET)")
-        await load_sdk()
+        await import_in_thread("getstream.models")
         from getstream import AsyncStream
 
         options: dict[str, Any] = {"request_timeout": REST_TIMEOUT}

@@ -7,7 +7,7 @@ import logging
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -20,6 +20,7 @@ from telephony.webhooks import (
     TIMESTAMP_HEADER,
     BadEnvelope,
     BadSignature,
+    WebhookEvent,
     parse_event,
     verification_disabled,
     verify_signature,
@@ -54,7 +55,11 @@ async def telnyx_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("refused webhook: %s", exc)
         return _reply(400, str(exc))
     try:
-        outcome: Outcome = await sync_to_async(record_event)(event)
+        # PostgreSQL stores webhooks for different calls in parallel; SQLite has one writer,
+        # and writers queueing on its lock back off in sleeps of up to 100 ms, so there all
+        # writes share Django's one sync thread instead.
+        parallel = connection.vendor != "sqlite"
+        outcome: Outcome = await sync_to_async(_record, thread_sensitive=not parallel)(event)
     except DatabaseError:
         # Nothing was stored (one transaction); a non-2xx makes Telnyx deliver it again.
         logger.exception("could not store %s %s", event.event_type, event.id)
@@ -66,6 +71,16 @@ async def telnyx_webhook(request: HttpRequest) -> HttpResponse:
     for follow_up in outcome.follow_ups:
         tasks.spawn(follow_up(), name=f"{event.event_type}:{event.id}")
     return JsonResponse({"status": "duplicate" if outcome.duplicate else "stored"})
+
+
+def _record(event: WebhookEvent) -> Outcome:
+    try:
+        return record_event(event)
+    except DatabaseError:
+        # This pool thread keeps its connection between requests: drop a broken one so the
+        # retry that Telnyx sends reconnects.
+        connection.close()
+        raise
 
 
 def _read_body(request: HttpRequest) -> bytes | None:

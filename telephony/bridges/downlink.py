@@ -11,9 +11,10 @@ Why this shape (stream-bridge.md §3.3, §5.3):
   the other (which would garble and speed up both).
 
 A silence of UTTERANCE_GAP ends an utterance: the resamplers' tails are flushed and the sink
-is told, so the session pads the last frame and places a mark. If the caller was already
-talking when the agent fell silent, the agent was interrupted: the sink is told to clear
-what Telnyx still has queued (barge-in).
+is told, so the session pads the last frame and places a mark. If the caller started talking
+while the agent was talking and still is when the agent falls silent, the agent yielded: the
+sink is told to clear what Telnyx still has queued (barge-in). Speech that began before the
+agent's utterance is the turn the agent is answering, not an interruption.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class Downlink:
         self._queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_LIMIT)
         self._voices: dict[str, _Voice] = {}
         self._talking = False  # inside an utterance
+        self._utterance_started_at = 0.0
         self._last_audio_at = 0.0
 
     def put(self, pcm: Any) -> None:
@@ -141,7 +143,8 @@ class Downlink:
         out = voice.resampler.push(_mono(pcm), rate, 1)
         voice.pending = np.concatenate((voice.pending, out.samples))
         voice.last_seen = self._last_audio_at = self._clock()
-        self._talking = True
+        if not self._talking:
+            self._talking, self._utterance_started_at = True, self._last_audio_at
         self.stats.events += 1
 
     def _emit(self) -> None:
@@ -176,8 +179,8 @@ class Downlink:
         for voice in self._voices.values():
             voice.pending = np.concatenate((voice.pending, voice.resampler.flush().samples))
         onset = self._caller_speech_onset()
-        if onset is not None and onset < self._last_audio_at:
-            # The caller started talking before the agent stopped: the agent yielded.
+        if onset is not None and self._utterance_started_at <= onset < self._last_audio_at:
+            # The caller started talking over the agent, and the agent stopped: it yielded.
             for voice in self._voices.values():
                 voice.pending = _EMPTY
             self.stats.barge_ins += 1

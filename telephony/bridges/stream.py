@@ -14,9 +14,7 @@ tests a fake connection that runs the SDK's own track, forwarder and PcmData cod
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-import sys
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -54,13 +52,6 @@ class RtcJoin(Protocol):
     async def __call__(
         self, call: Any, user_id: str, *, subscription_config: Any = None
     ) -> RtcConnection: ...
-
-
-async def load_rtc() -> None:
-    """Import the WebRTC SDK (~0.7 s on top of getstream's ~1.8 s) in a worker thread, so the
-    first Stream call of a process does not stall every other call on this event loop."""
-    if "getstream.video.rtc" not in sys.modules:
-        await asyncio.to_thread(importlib.import_module, "getstream.video.rtc")
 
 
 async def rtc_join(call: Any, user_id: str, *, subscription_config: Any = None) -> RtcConnection:
@@ -195,7 +186,9 @@ class StreamBridge(Bridge):
         await preparation.mark_joined(call_id=call_id, join_ms=join_ms)
 
     async def _join_call(self, call_id: Any, timeout: float) -> None:
-        await load_rtc()
+        # The WebRTC SDK (~0.7 s on top of getstream's ~1.8 s), off the loop: the first
+        # Stream call of a process must not stall every other call on this event loop.
+        await stream_calls.import_in_thread("getstream.video.rtc")
         stream_call_id = await preparation.wait_for_stream_call(call_id=call_id, timeout=timeout)
         self._spawn(self._send_events(stream_call_id), "events")
         self._start_uplink()

@@ -66,6 +66,12 @@ def embedded_simulator(
     return _embedded
 
 
+def reset_embedded_simulator() -> None:
+    """Forget this process's simulator (tests change SIMULATOR_HOST between cases)."""
+    global _embedded
+    _embedded = None
+
+
 def _django_settings() -> Any:
     # Imported here, not at the top: the package stays importable without Django.
     from django.conf import settings

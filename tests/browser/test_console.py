@@ -166,3 +166,12 @@ def test_the_recording_is_a_404_for_a_visitor_who_is_not_logged_in(page, setting
     call = make_call(recording="recordings/call.wav")
     response = page.goto(f"/admin/calls/call/{call.pk}/recording/")
     assert response.status == 404
+
+
+def test_the_list_says_so_when_live_updates_stop_because_the_session_ended(page, operator_user):
+    from django.contrib.sessions.models import Session
+
+    log_in(page, operator_user)
+    page.locator("#live-calls .pb-empty", has_text="No live calls").wait_for()
+    Session.objects.all().delete()
+    page.locator("#live-updates-stopped").wait_for()

@@ -21,7 +21,7 @@ LIVE = ".pb-status-ringing, .pb-status-answered, .pb-status-streaming"
 
 
 @pytest.fixture
-def simulator(live_asgi, settings, tmp_path, monkeypatch):
+def simulator(live_asgi, settings, tmp_path):
     """phonebridge on a live socket, with the embedded simulator as its carrier."""
     from telephony.simulator import embedded
 
@@ -36,11 +36,10 @@ def simulator(live_asgi, settings, tmp_path, monkeypatch):
     settings.MEDIA_ROOT = str(tmp_path)
     # The embedded carrier is built once per process from the settings; build it afresh for
     # this server's port.
-    monkeypatch.setattr(embedded, "_embedded", None)
-    monkeypatch.setattr(embedded, "_home_loop", None)
+    embedded.reset_embedded_simulator()
     yield live_asgi
-    if embedded._embedded is not None:
-        live_asgi.run(embedded._embedded.carrier.aclose())
+    live_asgi.run(embedded.embedded_simulator().carrier.aclose())
+    embedded.reset_embedded_simulator()
 
 
 def wait_for_call(page, **lookup) -> Call:
@@ -81,7 +80,13 @@ def test_a_simulated_call_comes_and_goes_on_the_open_list_and_tells_its_story(
     row.locator("a").click()
     page.wait_for_url(f"**/admin/calls/call/{call.pk}/change/")
     timeline = page.locator("#timeline")
-    for step in ("call.initiated", "→ answer", "streaming.started", "call.hangup", "Status → ended"):
+    for step in (
+        "call.initiated",
+        "→ answer",
+        "streaming.started",
+        "call.hangup",
+        "Status → ended",
+    ):
         timeline.locator("tr", has_text=step).first.wait_for()
     said = page.locator("#transcript li")
     said.first.wait_for()
@@ -109,9 +114,7 @@ def test_an_operator_hangs_up_a_simulated_call(page, operator_user, simulator):
     from telephony.simulator.embedded import simulate_inbound_call
 
     simulator.run(
-        simulate_inbound_call(
-            from_number="+15550107777", to_number="+15550001111", hangup_by="never"
-        )
+        simulate_inbound_call(from_number="+15550107777", to_number="+15550001111", duration_s=60)
     )
     call = wait_for_call(page, from_number="+15550107777")
     log_in(page, operator_user)

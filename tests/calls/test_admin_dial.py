@@ -141,7 +141,7 @@ class TestSimulateButton:
         async def simulate_inbound_call(*, from_number, to_number, duration_s=8.0):
             started.append((from_number, to_number, duration_s))
 
-        monkeypatch.setattr(embedded, "simulate_inbound_call", simulate_inbound_call, raising=False)
+        monkeypatch.setattr(embedded, "simulate_inbound_call", simulate_inbound_call)
         assert 'id="simulate-button"' in operator_client.get(LIST).content.decode()
         response = operator_client.post(
             "/admin/calls/call/simulate/", {"from_number": "+15550104242"}

@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from telephony.embedded_simulator import reset_embedded_simulator
+from telephony.simulator.embedded import reset_embedded_simulator
 
 SEED = hashlib.sha256(b"e2e simulator").digest()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from calls.models import Call, CallEvent, TelnyxCommand
-from telephony.embedded_simulator import simulate_inbound_call
+from telephony.simulator.embedded import embedded_simulator, simulate_inbound_call
 
 
 async def wait_for_status(status: str, timeout: float = 20) -> Call:
@@ -24,10 +24,13 @@ async def wait_for_status(status: str, timeout: float = 20) -> Call:
 
 @pytest.mark.django_db(transaction=True)
 async def test_an_inbound_call_is_verified_answered_echoed_and_hung_up(simulated_server, settings):
-    sim_call = await simulated_server.arun(
-        simulate_inbound_call(from_number="+15557654321", duration_s=2.0)
+    call_control_id = await simulated_server.arun(
+        simulate_inbound_call(
+            from_number="+15557654321", to_number=settings.TELNYX_PHONE_NUMBER, duration_s=2.0
+        )
     )
     call = await wait_for_status("ended")
+    sim_call = embedded_simulator().carrier.get_call(call_control_id)
 
     assert call.direction == "inbound"
     assert call.simulated

@@ -26,7 +26,9 @@ pytestmark = [
 
 
 async def test_it_creates_the_stream_call_and_summons_the_agent(fake_stream, agent_server):
-    call = await new_call(custom_data={"greeting": "Hello!", "instructions": "Be brief", "amd": "x"})
+    call = await new_call(
+        custom_data={"greeting": "Hello!", "instructions": "Be brief", "amd": "x"}
+    )
     outcome = await preparation.prepare(call_id=call.pk)
 
     assert outcome == Preparation("ready", str(call.pk), "agent-session-1", "")

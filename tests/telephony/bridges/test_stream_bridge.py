@@ -85,9 +85,10 @@ async def test_it_joins_as_the_phone_user_with_an_audio_only_subscription(joined
 
 async def test_the_callers_audio_reaches_the_sdk_untouched_at_the_calls_rate(joined):
     _, bridge, _, connection = joined
-    caller = tone(1000, 0.5, 8000)
-    for start in range(0, len(caller), 160):
+    caller = np.random.default_rng(5).integers(-8000, 8000, 4000).astype(np.int16)
+    for start in range(0, len(caller), 160):  # in real time, as Telnyx sends it
         bridge.feed_caller_audio(caller[start : start + 160])
+        await asyncio.sleep(0.02)
     await eventually(lambda: len(connection.published.frames) == 25)
     assert {(len(s), rate, ch) for s, rate, ch in connection.published.frames} == {(160, 8000, 1)}
     assert np.array_equal(connection.published.pcm(), caller)
@@ -190,16 +191,32 @@ async def test_the_agents_interrupt_event_is_a_barge_in(joined):
 
 async def test_the_agent_falling_silent_while_the_caller_talks_is_a_barge_in(joined):
     _, bridge, sink, connection = joined
-    caller = tone(300, 0.5, 8000, 10000)
-    for start in range(0, 800, 160):  # the caller starts talking...
-        bridge.feed_caller_audio(caller[start : start + 160])
-    connection.remote_audio(tone(1000, 0.2, 48000), "ai-agent")  # ...over the agent
-    for start in range(800, 4000, 160):
-        bridge.feed_caller_audio(caller[start : start + 160])
+    agent, caller = tone(1000, 0.3, 48000), tone(300, 0.6, 8000, 10000)
+    for packet in range(30):  # in real time: the caller talks over the agent from 100 ms on
+        if packet < 15:
+            connection.remote_audio(agent[packet * 960 : (packet + 1) * 960], "ai-agent")
+        quiet = np.zeros(160, dtype=np.int16)
+        bridge.feed_caller_audio(
+            caller[packet * 160 : (packet + 1) * 160] if packet >= 5 else quiet
+        )
         await asyncio.sleep(0.02)
     await eventually(lambda: sink.interrupts or sink.utterance_ends)
     assert (sink.interrupts, sink.utterance_ends) == (1, 0)
     assert bridge.describe()["barge_ins"] == 1
+
+
+async def test_the_caller_answering_the_agent_is_not_a_barge_in(joined):
+    _, bridge, sink, connection = joined
+    caller = tone(300, 0.2, 8000, 10000)
+    for start in range(0, len(caller), 160):  # the caller's turn...
+        bridge.feed_caller_audio(caller[start : start + 160])
+        await asyncio.sleep(0.02)
+    connection.remote_audio(tone(1000, 0.2, 48000), "ai-agent")  # ...and the agent's answer
+    for _ in range(15):  # the line goes quiet
+        bridge.feed_caller_audio(np.zeros(160, dtype=np.int16))
+        await asyncio.sleep(0.02)
+    await eventually(lambda: sink.interrupts or sink.utterance_ends)
+    assert (sink.interrupts, sink.utterance_ends) == (0, 1)
 
 
 @pytest.mark.parametrize("end_stream_call", [True, False])

@@ -1,0 +1,37 @@
+"""Django without its middleware stack, for the carrier's machine-to-machine endpoint.
+
+Under ASGI every synchronous middleware (sessions, auth, messages, CSRF, ...) costs two hops
+through the thread that runs sync code, and that thread is shared with every other request.
+Telnyx's webhooks use none of them (no cookies, no sessions, CSRF-exempt), and Telnyx retries
+a webhook that is not answered within about 2 s, so /telnyx/events is served by this handler:
+the same URLconf, view, request and response, without the middleware.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.exception import convert_exception_to_response
+
+
+class LeanASGIHandler(ASGIHandler):
+    def load_middleware(self, is_async: bool = False) -> None:
+        # What BaseHandler.load_middleware builds for an empty MIDDLEWARE setting.
+        self._view_middleware: list[Any] = []
+        self._template_response_middleware: list[Any] = []
+        self._exception_middleware: list[Any] = []
+        get_response = self._get_response_async if is_async else self._get_response
+        self._middleware_chain = convert_exception_to_response(get_response)
+
+
+def route_paths(paths: tuple[str, ...], lean_app: Any, app: Any) -> Any:
+    """Send HTTP requests for exactly `paths` to `lean_app`, everything else to `app`."""
+
+    async def router(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("path") in paths:
+            await lean_app(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return router
