@@ -4,9 +4,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from phonebridge.health import healthz
+from telephony.metrics import metrics_view
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("telnyx/", include("telephony.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -27,6 +27,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from calls.models import Call, TelnyxCommand
+from telephony import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +207,7 @@ class TelnyxClient:
         status_code: int | None,
         error: TelnyxError | None = None,
     ) -> None:
+        self._measure(log, started, error)
         if log is None:
             return
         log.attempts = attempts
@@ -221,6 +223,16 @@ class TelnyxClient:
             await log.asave()
         except DatabaseError:
             logger.exception("%s: could not log the command's outcome", log.name)
+
+    def _measure(
+        self, log: TelnyxCommand | None, started: float, error: TelnyxError | None
+    ) -> None:
+        if log is None:
+            return  # reads (GET) are not commands
+        metrics.TELNYX_COMMAND_SECONDS.labels(log.name).observe(time.monotonic() - started)
+        if error is not None and not error.already_ended:
+            code = error.code or (str(error.status_code) if error.status_code else "timeout")
+            metrics.TELNYX_COMMAND_ERRORS.labels(log.name, code[:16]).inc()
 
     # Call commands -------------------------------------------------------------------
     # Reference: https://developers.telnyx.com/api-reference/call-commands

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from calls.models import Call, CallEvent
-from telephony import tasks
+from telephony import metrics, tasks
 from telephony.bridges import Bridge, CallInfo, MediaFormat
 from telephony.codecs import FRAME_MS, Codec, UnsupportedCodec, get_codec
 from telephony.pacing import PacedSender
@@ -400,6 +400,7 @@ class MediaSession:
 
     def _save(self, reason: str, recording: str | None) -> None:
         fields = self.statistics()
+        metrics.record_media(fields)
         if recording:
             fields["recording"] = recording
         Call.objects.filter(pk=self.call.pk).update(**fields, last_activity_at=timezone.now())

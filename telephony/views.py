@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -12,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from telephony import tasks
+from telephony import metrics, tasks
 from telephony.handlers import Outcome, record_event
 from telephony.log_context import call_context
 from telephony.webhooks import (
@@ -34,9 +35,21 @@ MAX_BODY_BYTES = 1024 * 1024
 @csrf_exempt
 @require_POST
 async def telnyx_webhook(request: HttpRequest) -> HttpResponse:
+    started = time.perf_counter()
+    response, event_type = await _handle(request)
+    if response.status_code < 300:
+        metrics.WEBHOOK_SECONDS.labels(metrics.event_label(event_type)).observe(
+            time.perf_counter() - started
+        )
+    else:
+        metrics.WEBHOOKS_REFUSED.labels(str(response.status_code)).inc()
+    return response
+
+
+async def _handle(request: HttpRequest) -> tuple[HttpResponse, str]:
     body = _read_body(request)
     if body is None:
-        return _reply(413, "body larger than 1 MiB")
+        return _reply(413, "body larger than 1 MiB"), ""
     if not verification_disabled():
         try:
             verify_signature(
@@ -48,12 +61,12 @@ async def telnyx_webhook(request: HttpRequest) -> HttpResponse:
             )
         except BadSignature as exc:
             logger.warning("refused webhook from %s: %s", _client_ip(request), exc)
-            return _reply(403, str(exc))
+            return _reply(403, str(exc)), ""
     try:
         event = parse_event(body)
     except BadEnvelope as exc:
         logger.warning("refused webhook: %s", exc)
-        return _reply(400, str(exc))
+        return _reply(400, str(exc)), ""
     try:
         # PostgreSQL stores webhooks for different calls in parallel; SQLite has one writer,
         # and writers queueing on its lock back off in sleeps of up to 100 ms, so there all
@@ -63,14 +76,15 @@ async def telnyx_webhook(request: HttpRequest) -> HttpResponse:
     except DatabaseError:
         # Nothing was stored (one transaction); a non-2xx makes Telnyx deliver it again.
         logger.exception("could not store %s %s", event.event_type, event.id)
-        return _reply(503, "temporarily unable to store the event")
+        return _reply(503, "temporarily unable to store the event"), event.event_type
     with call_context(outcome.call_id or "-"):
         logger.info(
             "%s %s%s", event.event_type, event.id, " (duplicate)" if outcome.duplicate else ""
         )
     for follow_up in outcome.follow_ups:
         tasks.spawn(follow_up(), name=f"{event.event_type}:{event.id}")
-    return JsonResponse({"status": "duplicate" if outcome.duplicate else "stored"})
+    status = "duplicate" if outcome.duplicate else "stored"
+    return JsonResponse({"status": status}), event.event_type
 
 
 def _record(event: WebhookEvent) -> Outcome:

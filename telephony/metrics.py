@@ -1,0 +1,148 @@
+"""Prometheus metrics (`GET /metrics`).
+
+Counters and histograms live in each worker process; with several workers set
+PROMETHEUS_MULTIPROC_DIR (an empty directory shared by the workers, see README) and any
+worker's /metrics reports them all. Call counts come from the database at scrape time, so
+they are right however many workers there are.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from calls.models import Call
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+KNOWN_EVENTS = frozenset(
+    {
+        "call.initiated", "call.answered", "call.hangup", "call.bridged", "call.dtmf.received",
+        "call.machine.detection.ended", "call.machine.premium.detection.ended",
+        "call.recording.saved", "call.speak.ended", "call.speak.started", "call.transcription",
+        "streaming.started", "streaming.stopped", "streaming.failed",
+    }
+)  # fmt: skip
+
+WEBHOOK_SECONDS = Histogram(
+    "phonebridge_webhook_seconds",
+    "Time to verify, store and answer a Telnyx webhook.",
+    ["event_type"],
+    buckets=LATENCY_BUCKETS,
+)
+WEBHOOKS_REFUSED = Counter(
+    "phonebridge_webhooks_refused_total", "Webhooks refused, by HTTP status.", ["status"]
+)
+TELNYX_COMMAND_SECONDS = Histogram(
+    "phonebridge_telnyx_command_seconds",
+    "Time for a Telnyx command, retries included.",
+    ["command"],
+    buckets=LATENCY_BUCKETS,
+)
+TELNYX_COMMAND_ERRORS = Counter(
+    "phonebridge_telnyx_command_errors_total",
+    "Telnyx commands that failed, by Telnyx error code (or HTTP status, or 'timeout').",
+    ["command", "code"],
+)
+MEDIA_FRAMES = Counter(
+    "phonebridge_media_frames_total", "Media frames, by direction (in, out).", ["direction"]
+)
+MEDIA_FRAMES_LOST = Counter(
+    "phonebridge_media_frames_lost_total",
+    "Inbound frames that were missing, late, duplicated or malformed.",
+    ["kind"],
+)
+MEDIA_UNDERRUNS = Counter(
+    "phonebridge_media_underruns_total",
+    "Times the caller's playout ran dry while the agent was speaking.",
+)
+BRIDGE_JOIN_SECONDS = Histogram(
+    "phonebridge_bridge_join_seconds",
+    "Time for the bridge to join the agent's call.",
+    ["bridge"],
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0),
+)
+
+
+def event_label(event_type: str) -> str:
+    """Bounded label values: unknown or forged types must not grow the metric without limit."""
+    return event_type if event_type in KNOWN_EVENTS else "other"
+
+
+def record_media(stats: dict[str, Any]) -> None:
+    MEDIA_FRAMES.labels("in").inc(stats.get("frames_in") or 0)
+    MEDIA_FRAMES.labels("out").inc(stats.get("frames_out") or 0)
+    for kind in ("missing", "late", "duplicate", "malformed"):
+        MEDIA_FRAMES_LOST.labels(kind).inc(stats.get(f"frames_{kind}") or 0)
+    MEDIA_UNDERRUNS.inc(stats.get("underruns") or 0)
+
+
+class CallsCollector(Collector):
+    """Active calls, and calls by direction and outcome, counted in the database."""
+
+    def collect(self) -> Any:
+        active = GaugeMetricFamily(
+            "phonebridge_active_calls", "Calls not yet ended.", labels=["direction"]
+        )
+        by_outcome = GaugeMetricFamily(
+            "phonebridge_calls",
+            "Calls stored, by direction and status.",
+            labels=["direction", "status"],
+        )
+        rows = Call.objects.values_list("direction", "status").annotate(n=Count("id")).order_by()
+        live: dict[str, int] = dict.fromkeys(Call.Direction.values, 0)
+        for direction, status, n in rows:
+            by_outcome.add_metric([direction, status], n)
+            if status in Call.LIVE_STATUSES:
+                live[direction] = live.get(direction, 0) + n
+        for direction, n in live.items():
+            active.add_metric([direction], n)
+        yield active
+        yield by_outcome
+
+
+def _registry() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        registry.register(_ProcessMetrics())
+    registry.register(CallsCollector())
+    return registry
+
+
+class _ProcessMetrics(Collector):
+    """This process's own metrics (the default registry), next to the database counts."""
+
+    def collect(self) -> Any:
+        yield from REGISTRY.collect()
+
+
+def allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    if token and hmac.compare_digest(header, f"Bearer {token}"):
+        return True
+    return request.META.get("REMOTE_ADDR") in settings.METRICS_ALLOWED_IPS
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not allowed(request):
+        return HttpResponseForbidden("metrics: a bearer token or an allowed address is required\n")
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
