@@ -5,10 +5,7 @@ Uplink: each caller frame (int16 at the call's rate) becomes a `PcmData` written
 `AudioStreamTrack` at that rate with a short buffer; the SDK resamples to 48 kHz, encodes
 Opus and paces it. Downlink: telephony.bridges.downlink. Events: DTMF becomes a custom call
 event; the Stream call ending, the agent leaving or everyone else leaving hangs up the phone;
-a custom `{"type": "interrupt"}` from the agent is a barge-in.
-
-The seam is `join`, shaped like `getstream.video.rtc.join`: production passes `rtc_join`,
-tests a fake connection that runs the SDK's own track, forwarder and PcmData code.
+a custom `{"type": "interrupt"}` from the agent is a barge-in. The seam: telephony.bridges.rtc.
 """
 
 from __future__ import annotations
@@ -17,14 +14,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from django.conf import settings
 
 from telephony import preparation, stream_calls, tasks
-from telephony.bridges import AgentSink, Bridge, CallInfo, MediaFormat
+from telephony.bridges import AgentSink, Bridge, CallInfo, MediaFormat, rtc
 from telephony.bridges.downlink import Downlink, participant_key
+from telephony.bridges.presence import Presence
 from telephony.bridges.vad import EnergyVad
 from telephony.codecs import get_codec
 from telephony.stream_calls import StreamCallError
@@ -36,46 +34,13 @@ UPLINK_QUEUE_FRAMES = 25  # caller frames waiting for the track (500 ms)
 LEAVE_TIMEOUT = 5.0
 
 
-class RtcConnection(Protocol):
-    """What the bridge uses of `getstream.video.rtc.ConnectionManager`."""
-
-    def on(self, event: str, f: Callable[..., Any]) -> Any: ...
-
-    async def connect(self) -> None: ...
-
-    async def leave(self) -> None: ...
-
-    async def add_tracks(self, audio: Any = None, video: Any = None) -> None: ...
-
-
-class RtcJoin(Protocol):
-    async def __call__(
-        self, call: Any, user_id: str, *, subscription_config: Any = None
-    ) -> RtcConnection: ...
-
-
-async def rtc_join(call: Any, user_id: str, *, subscription_config: Any = None) -> RtcConnection:
-    from getstream.video import rtc
-
-    return await rtc.join(call, user_id, subscription_config=subscription_config)
-
-
-def audio_only_subscription() -> Any:
-    from getstream.video.rtc.pb.stream.video.sfu.models.models_pb2 import TRACK_TYPE_AUDIO
-    from getstream.video.rtc.tracks import SubscriptionConfig, TrackSubscriptionConfig
-
-    return SubscriptionConfig(default=TrackSubscriptionConfig(track_types=[TRACK_TYPE_AUDIO]))
-
-
 class StreamBridge(Bridge):
     name = "stream"
-    agent_gone_grace = 1.0  # the agent's session may migrate: it rejoins within this
-    empty_call_grace = 10.0  # nobody left in the Stream call but the phone
 
     def __init__(
-        self, *, join: RtcJoin | None = None, clock: Callable[[], float] = time.monotonic
+        self, *, join: rtc.RtcJoin | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._join = join or rtc_join
+        self._join = join or rtc.rtc_join
         self._clock = clock
         self._call: CallInfo | None = None
         self._sink: AgentSink | None = None
@@ -87,11 +52,9 @@ class StreamBridge(Bridge):
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(64)
         self._tasks: list[asyncio.Task[None]] = []
         self._joining: asyncio.Task[None] | None = None
-        self._conn: RtcConnection | None = None
+        self._conn: rtc.RtcConnection | None = None
         self._track: Any = None
-        self._present: dict[str, str] = {}  # remote session id -> user id
-        self._someone_came = False
-        self._departure: asyncio.TimerHandle | None = None
+        self.presence: Presence | None = None
         self._closed = self._left = self._hung_up = False
         self.figures: dict[str, Any] = {"uplink_frames": 0, "uplink_dropped": 0, "interrupts": 0}
 
@@ -100,6 +63,10 @@ class StreamBridge(Bridge):
     async def start(self, *, call: CallInfo, media_format: MediaFormat, sink: AgentSink) -> None:
         self._call, self._sink, self._rate = call, sink, media_format.sample_rate
         self._phone_user = stream_calls.phone_user_id(call.call_id)
+        agent = settings.STREAM_AGENT_USER_ID
+        self.presence = Presence(
+            phone_user=self._phone_user, agent_user=agent, on_gone=self._hang_up
+        )
         self._vad = EnergyVad(rate=self._rate, clock=self._clock)
         self._downlink = Downlink(
             rate=get_codec(settings.STREAM_BIDIRECTIONAL_CODEC).sample_rate,
@@ -130,8 +97,8 @@ class StreamBridge(Bridge):
         if self._closed:
             return
         self._closed = True
-        if self._departure is not None:
-            self._departure.cancel()
+        if self.presence is not None:
+            self.presence.stop()
         if self._joining is not None and not self._joining.done():
             # Cancelling connect() is safe: the SDK leaves what it half-joined.
             self._joining.cancel()
@@ -194,7 +161,7 @@ class StreamBridge(Bridge):
         self._start_uplink()
         stream_call = await stream_calls.stream_call(stream_call_id)
         conn = await self._join(
-            stream_call, self._phone_user, subscription_config=audio_only_subscription()
+            stream_call, self._phone_user, subscription_config=rtc.audio_only_subscription()
         )
         self._conn = conn
         self._listen(conn)
@@ -246,7 +213,7 @@ class StreamBridge(Bridge):
 
     # Events ---------------------------------------------------------------------------
 
-    def _listen(self, conn: RtcConnection) -> None:
+    def _listen(self, conn: rtc.RtcConnection) -> None:
         assert self._downlink is not None
         conn.on("audio", self._downlink.put)  # plain functions: no task per event
         conn.on("call_ended", self._on_call_ended)
@@ -260,20 +227,14 @@ class StreamBridge(Bridge):
         self._hang_up("the Stream call ended")
 
     def _on_participant_joined(self, event: Any) -> None:
-        self._arrived(event.participant)
+        if self.presence is not None:
+            self.presence.arrived(event.participant)
 
     def _on_participant_left(self, event: Any) -> None:
-        participant = event.participant
-        if participant.user_id == self._phone_user:
-            return
-        self._present.pop(participant.session_id, None)
         if self._downlink is not None:
-            self._downlink.forget(participant_key(participant))
-        agent = settings.STREAM_AGENT_USER_ID
-        if participant.user_id == agent and agent not in self._present.values():
-            self._depart_after(self.agent_gone_grace, "the agent left the Stream call")
-        elif self._someone_came and not self._present:
-            self._depart_after(self.empty_call_grace, "everyone else left the Stream call")
+            self._downlink.forget(participant_key(event.participant))
+        if self.presence is not None:
+            self.presence.left(event.participant)
 
     def _on_custom(self, data: Any) -> None:
         custom = data.get("custom") if isinstance(data, dict) else None
@@ -291,24 +252,12 @@ class StreamBridge(Bridge):
         error = getattr(event, "error", None)
         logger.warning("Stream SFU error: %s", getattr(error, "message", event))
 
-    def _seed_participants(self, conn: RtcConnection) -> None:
+    def _seed_participants(self, conn: rtc.RtcConnection) -> None:
+        # Those already in the call; `participant_joined` only tells of later arrivals.
         state = getattr(conn, "participants_state", None)
         for participant in state.get_participants() if state is not None else []:
-            self._arrived(participant)
-
-    def _arrived(self, participant: Any) -> None:
-        if participant.user_id == self._phone_user:
-            return
-        self._present[participant.session_id] = participant.user_id
-        self._someone_came = True
-        if self._departure is not None:
-            self._departure.cancel()
-            self._departure = None
-
-    def _depart_after(self, grace: float, reason: str) -> None:
-        if self._departure is None:
-            loop = asyncio.get_running_loop()
-            self._departure = loop.call_later(grace, self._hang_up, reason)
+            if self.presence is not None:
+                self.presence.arrived(participant)
 
     def _hang_up(self, reason: str) -> None:
         if self._closed or self._hung_up or self._sink is None:

@@ -123,7 +123,8 @@ def test_an_operator_hangs_up_a_simulated_call(page, operator_user, simulator):
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#hangup-button")
     page.locator(".messagelist", has_text="Hang-up sent.").wait_for()
-    page.locator('[data-fragment="summary"] .pb-status-ended').wait_for(timeout=15_000)
+    # Telnyx (the simulator) confirms with a call.hangup webhook; the open page follows.
+    page.locator('[data-fragment="summary"] .pb-status-ended').wait_for(timeout=30_000)
     page.locator("#call-controls").wait_for(state="hidden")
     assert page.locator("#timeline tr", has_text="→ hangup").count() == 1
     call.refresh_from_db()

@@ -15,7 +15,8 @@ import pytest
 
 from telephony import preparation, stream_calls, tasks
 from telephony.bridges import MediaFormat
-from telephony.bridges.stream import StreamBridge, audio_only_subscription
+from telephony.bridges.rtc import audio_only_subscription
+from telephony.bridges.stream import StreamBridge
 from tests.telephony.bridges.conftest import new_call
 from tests.telephony.bridges.fakes import RecordingSink, tone
 from tests.telephony.bridges.test_stream_bridge import call_info

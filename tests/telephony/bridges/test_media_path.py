@@ -15,7 +15,7 @@ from channels.testing import WebsocketCommunicator
 from calls.models import Call
 from phonebridge.routing import websocket_urlpatterns
 from telephony import preparation, tasks
-from telephony.bridges import stream as stream_bridge
+from telephony.bridges import rtc
 from telephony.codecs import ulaw_decode, ulaw_encode
 from tests.telephony.bridges.fakes import SDK_FILLS_MISSING, eventually, snr_db, tone
 
@@ -38,7 +38,7 @@ async def test_a_phone_call_reaches_the_agent_and_the_agent_answers(
     fake_stream, agent_server, fake_join, monkeypatch, settings, tmp_path
 ):
     settings.MEDIA_ROOT, settings.RECORD_CALLS = str(tmp_path), False
-    monkeypatch.setattr(stream_bridge, "rtc_join", fake_join)  # the one thing faked: the SFU
+    monkeypatch.setattr(rtc, "rtc_join", fake_join)  # the one thing faked: the SFU
     call = Call(direction="inbound", from_number="+15557654321", status="streaming")
     call.bridge, call.call_control_id = "stream", "v3:e2e"
     token = call.issue_media_token(ttl_seconds=60)

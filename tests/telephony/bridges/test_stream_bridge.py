@@ -155,7 +155,7 @@ async def test_the_stream_call_ending_hangs_up_the_phone_once(joined):
 
 async def test_the_agent_leaving_hangs_up_the_phone(joined):
     _, bridge, sink, connection = joined
-    bridge.agent_gone_grace = 0.0
+    bridge.presence.agent_gone_grace = 0.0
     connection.joins("ai-agent", "s1")
     connection.leaves("ai-agent", "s1")
     await eventually(lambda: sink.hang_ups)
@@ -164,7 +164,7 @@ async def test_the_agent_leaving_hangs_up_the_phone(joined):
 
 async def test_an_agent_that_rejoins_at_once_keeps_the_call(joined):
     _, bridge, sink, connection = joined
-    bridge.agent_gone_grace = 0.2
+    bridge.presence.agent_gone_grace = 0.2
     connection.joins("ai-agent", "s1")
     connection.leaves("ai-agent", "s1")
     connection.joins("ai-agent", "s2")  # its session migrated
@@ -174,7 +174,7 @@ async def test_an_agent_that_rejoins_at_once_keeps_the_call(joined):
 
 async def test_an_empty_call_hangs_up_the_phone_after_a_while(joined):
     _, bridge, sink, connection = joined
-    bridge.empty_call_grace = 0.05
+    bridge.presence.empty_call_grace = 0.05
     connection.joins("supervisor", "s1")
     connection.leaves("supervisor", "s1")
     await eventually(lambda: sink.hang_ups)

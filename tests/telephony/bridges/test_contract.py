@@ -1,0 +1,180 @@
+"""The bridge against getstream 7.0's REAL ConnectionManager, offline: only the Rust client
+(`getstream_rtc.Client`) is replaced, so the SDK's own event pumps, `audio` events, track
+publishing (a real LocalAudioTrack fed by the real AudioForwarder) and leave() run.
+
+This leans on private internals of getstream 7.0.0 (stream-bridge.md §4.1): when an upgrade
+breaks it, read the new connection_manager.py before trusting the fake join again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import getstream_rtc
+import numpy as np
+import pytest
+
+from telephony import preparation, tasks
+from telephony.bridges import MediaFormat
+from telephony.bridges.stream import StreamBridge
+from tests.telephony.bridges.conftest import new_call
+from tests.telephony.bridges.fakes import (
+    SDK_FILLS_MISSING,
+    Participant,
+    RecordingSink,
+    eventually,
+    snr_db,
+    tone,
+)
+from tests.telephony.bridges.test_stream_bridge import call_info
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.filterwarnings(SDK_FILLS_MISSING),
+]
+
+_END = object()
+
+
+class _Stream:
+    """An SDK event or track stream: an async iterator that ends when the call is left."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    def __aiter__(self) -> _Stream:
+        return self
+
+    async def __anext__(self) -> Any:
+        item = await self.queue.get()
+        if item is _END:
+            raise StopAsyncIteration
+        return item
+
+
+@dataclass
+class _Frame:  # shaped like getstream_rtc.PcmFrame
+    samples: np.ndarray
+    sample_rate: int
+    channels: int
+    pts: int
+
+
+class _RemoteTrack:
+    track_type = getstream_rtc.TrackType.AUDIO
+
+    def __init__(self, participant: Participant, samples_48k: np.ndarray) -> None:
+        self.participant = participant
+        self._frames = [
+            _Frame(samples_48k[i : i + 960], 48000, 1, i) for i in range(0, len(samples_48k), 960)
+        ]
+
+    async def next_pcm(self) -> _Frame | None:
+        return self._frames.pop(0) if self._frames else None
+
+
+class _RustCall:
+    def __init__(self, client: _RustClient, call_type: str, call_id: str) -> None:
+        self.client, self.call_type, self.call_id = client, call_type, call_id
+        self.streams = {name: _Stream() for name in ("sfu", "coordinator", "client", "tracks")}
+        self.user_id = ""
+        self.published: list[getstream_rtc.LocalAudioTrack] = []
+        self.leaves = 0
+        self.calling_state = getstream_rtc.CallingState.IDLE
+
+    async def join(self, user_id: str, create: bool = True) -> None:
+        self.user_id = user_id
+        self.calling_state = getstream_rtc.CallingState.JOINED
+
+    async def leave(self) -> None:
+        self.leaves += 1
+        self.calling_state = getstream_rtc.CallingState.LEFT
+        for stream in self.streams.values():
+            stream.queue.put_nowait(_END)
+
+    def participants(self) -> list[Participant]:
+        return [Participant(self.user_id, "phone-session"), Participant("ai-agent", "agent-1")]
+
+    def sfu_events(self) -> _Stream:
+        return self.streams["sfu"]
+
+    def coordinator_events(self) -> _Stream:
+        return self.streams["coordinator"]
+
+    def client_events(self) -> _Stream:
+        return self.streams["client"]
+
+    def tracks(self) -> _Stream:
+        return self.streams["tracks"]
+
+    async def update_subscriptions(self, config: getstream_rtc.SubscriptionConfig) -> None:
+        self.client.subscriptions.append(config)
+
+    async def publish_audio(self, track: getstream_rtc.LocalAudioTrack) -> None:
+        self.published.append(track)
+
+    async def stop_publish_audio(self, track: getstream_rtc.LocalAudioTrack) -> None:
+        pass
+
+
+class _RustClient:
+    made: list[_RustClient] = []
+
+    def __init__(self, api_key: str, api_secret: str | None = None, **options: Any) -> None:
+        self.api_key, self.options = api_key, options
+        self.subscriptions: list[Any] = []
+        self.calls: list[_RustCall] = []
+        _RustClient.made.append(self)
+
+    def call(self, call_type: str, call_id: str) -> _RustCall:
+        self.calls.append(_RustCall(self, call_type, call_id))
+        return self.calls[-1]
+
+
+@pytest.fixture
+def rust(monkeypatch):
+    from getstream.video.rtc import connection_manager
+
+    _RustClient.made = []
+    monkeypatch.setattr(connection_manager.getstream_rtc, "Client", _RustClient)
+    return _RustClient.made
+
+
+async def test_the_real_connection_manager_carries_the_call(fake_stream, agent_server, rust):
+    from getstream.video.rtc import join
+
+    call = await new_call()
+    await preparation.prepare(call_id=call.pk)
+    bridge, sink = StreamBridge(join=join), RecordingSink()
+    await bridge.start(call=call_info(call), media_format=MediaFormat("PCMU", 8000), sink=sink)
+    await eventually(lambda: rust and rust[0].calls and rust[0].calls[0].published)
+    rust_call = rust[0].calls[0]
+    assert (rust_call.call_type, rust_call.call_id) == ("default", str(call.pk))
+    assert rust_call.user_id == f"phone-{call.pk}"
+    [subscription] = rust[0].subscriptions
+    assert subscription.default.track_types == [getstream_rtc.TrackType.AUDIO]
+
+    caller = tone(400, 0.2, 8000)
+    for start in range(0, len(caller), 160):  # into the SDK's real LocalAudioTrack
+        bridge.feed_caller_audio(caller[start : start + 160])
+        await asyncio.sleep(0.02)
+    assert bridge.describe()["uplink_frames"] == 10
+
+    agent_voice = tone(1000, 0.6, 48000)
+    rust_call.streams["tracks"].queue.put_nowait(
+        _RemoteTrack(Participant("ai-agent", "agent-1"), agent_voice)
+    )
+    await eventually(lambda: sink.utterance_ends == 1)
+    assert {rate for _, rate in sink.audio} == {8000}
+    assert snr_db(sink.pcm()[400:4400], 1000, 8000) > 80
+
+    rust_call.streams["sfu"].queue.put_nowait(_END)  # the SFU ends the call
+    await eventually(lambda: sink.hang_ups)
+    assert sink.hang_ups == ["the Stream call ended"]
+
+    await bridge.close("stopped by Telnyx")
+    await tasks.drain()
+    assert rust_call.leaves == 1
+    assert bridge.describe()["leave"] == "left"
