@@ -161,6 +161,10 @@ MEDIA_REORDER_WINDOW = env.int("MEDIA_REORDER_WINDOW", default=3)
 MEDIA_MAX_FRAME_BYTES = env.int("MEDIA_MAX_FRAME_BYTES", default=64 * 1024)
 MEDIA_MAX_BAD_FRAMES = env.int("MEDIA_MAX_BAD_FRAMES", default=50)
 RECORD_CALLS = env.bool("RECORD_CALLS", default=DEBUG)
+# Ask Telnyx to transcribe both sides once a call is answered (a billed Telnyx feature; the
+# admin shows the result as a conversation). On by default only with the simulator.
+TRANSCRIBE_CALLS = env.bool("TRANSCRIBE_CALLS", default=False)
+TRANSCRIPTION_ENGINE = env.str("TRANSCRIPTION_ENGINE", default="Telnyx")
 
 # Public host name used in webhook and media URLs (NGROK_URL is accepted as an alias; a running
 # local ngrok tunnel is detected lazily by telephony.public_host when neither is set).
@@ -178,6 +182,7 @@ if TELNYX_SIMULATOR:
     TELNYX_CALL_CONTROL_APP_ID = TELNYX_CALL_CONTROL_APP_ID or "1000000000000000001"
     TELNYX_PHONE_NUMBER = TELNYX_PHONE_NUMBER or "+15550100000"
     PUBLIC_HOST = PUBLIC_HOST or SIMULATOR_HOST
+    TRANSCRIBE_CALLS = env.bool("TRANSCRIBE_CALLS", default=True)
     # The simulator signs webhooks with a key derived from SECRET_KEY, so the server, the
     # autoreloader's child and `manage.py simulate_call` all agree on it.
     SIMULATOR_SIGNING_SEED = hashlib.sha256(f"telnyx-simulator:{SECRET_KEY}".encode()).digest()

@@ -167,7 +167,8 @@ def on_initiated(ctx: Context) -> None:
 
 
 def on_answered(ctx: Context) -> None:
-    ctx.call.mark_answered(at=ctx.event.occurred_at)
+    if ctx.call.mark_answered(at=ctx.event.occurred_at) and settings.TRANSCRIBE_CALLS:
+        ctx.later(services.start_transcription, call=ctx.call)
 
 
 def on_hangup(ctx: Context) -> None:

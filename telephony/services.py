@@ -217,6 +217,20 @@ async def send_dtmf(*, call: Call, digits: str) -> None:
     await _call_action(call, "send_dtmf", digits=digits)
 
 
+async def start_transcription(*, call: Call) -> None:
+    """Telnyx transcribes both sides and sends `call.transcription` webhooks (the transcript)."""
+    try:
+        await _call_action(
+            call,
+            "transcription_start",
+            transcription_engine=settings.TRANSCRIPTION_ENGINE,
+            transcription_tracks="both",
+        )
+    except TelnyxError as exc:
+        # A transcript is a nice-to-have: the call goes on without one.
+        logger.warning("could not start transcription: %s", exc.for_humans())
+
+
 async def start_recording(*, call: Call) -> None:
     await _call_action(call, "record_start", format="wav", channels="dual")
 

@@ -217,3 +217,22 @@ async def test_the_webhook_does_not_wait_for_telnyx(async_post_webhook, fake_tel
     await tasks.drain()
     assert elapsed < 1.0
     assert len(telnyx.bodies("/actions/answer")) == 1
+
+
+async def test_answered_calls_are_transcribed_when_asked(async_post_webhook, fake_telnyx, settings):
+    settings.TRANSCRIBE_CALLS = True
+    telnyx = fake_telnyx()
+    await async_post_webhook(webhook("call.initiated", INBOUND))
+    await async_post_webhook(webhook("call.answered", {**INBOUND, "state": "answered"}))
+    await async_post_webhook(webhook("call.answered", {**INBOUND, "state": "answered"}))  # again
+    await tasks.drain()
+    [start] = telnyx.bodies("/actions/transcription_start")
+    assert (start["transcription_tracks"], start["transcription_engine"]) == ("both", "Telnyx")
+
+
+async def test_calls_are_not_transcribed_by_default(async_post_webhook, fake_telnyx):
+    telnyx = fake_telnyx()
+    await async_post_webhook(webhook("call.initiated", INBOUND))
+    await async_post_webhook(webhook("call.answered", {**INBOUND, "state": "answered"}))
+    await tasks.drain()
+    assert telnyx.bodies("/actions/transcription_start") == []
