@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -71,6 +72,9 @@ class ApiCall:
         return f"{self.method} /{self.path}{body}"
 
 
+Announce = Callable[[ApiCall], None]
+
+
 # Set-up ----------------------------------------------------------------------------------
 
 
@@ -101,16 +105,22 @@ class SetupPlan:
     def routes_number(self) -> bool:
         return self.app is None or self.number.get("connection_id") != self.app["id"]
 
-    def calls(self) -> list[ApiCall]:
-        calls = []
+    @property
+    def app_call(self) -> ApiCall | None:
         if self.app is None:
-            calls.append(ApiCall("POST", "call_control_applications", self.app_fields))
-        elif self.app_fields:
-            path = f"call_control_applications/{self.app_id}"
-            calls.append(ApiCall("PATCH", path, self.app_fields))
+            return ApiCall("POST", "call_control_applications", self.app_fields)
+        if self.app_fields:
+            return ApiCall("PATCH", f"call_control_applications/{self.app_id}", self.app_fields)
+        return None
+
+    def routing_call(self, app_id: str) -> ApiCall:
+        body = {"connection_id": app_id}
+        return ApiCall("PATCH", f"phone_numbers/{self.number['id']}", body)
+
+    def calls(self) -> list[ApiCall]:
+        calls = [self.app_call] if self.app_call else []
         if self.routes_number:
-            body = {"connection_id": self.app_id}
-            calls.append(ApiCall("PATCH", f"phone_numbers/{self.number['id']}", body))
+            calls.append(self.routing_call(self.app_id))
         return calls
 
 
@@ -144,17 +154,24 @@ async def plan_setup(client: TelnyxClient, target: Target) -> SetupPlan:
     return SetupPlan(target, number, app, fields, profile, record, notes)
 
 
-async def apply_setup(client: TelnyxClient, plan: SetupPlan) -> SetupResult:
+async def apply_setup(
+    client: TelnyxClient, plan: SetupPlan, announce: Announce = lambda call: None
+) -> SetupResult:
+    """Make the plan's changes; `announce` hears of each request just before it is sent."""
     app, created, updated = plan.app, False, False
-    if app is None:
-        app, created = await client.create_call_control_app(**plan.app_fields), True
-    elif plan.app_fields:
-        app, updated = await client.update_call_control_app(app["id"], **plan.app_fields), True
+    if call := plan.app_call:
+        announce(call)
+        if app is None:
+            app, created = await client.create_call_control_app(**plan.app_fields), True
+        else:
+            app, updated = await client.update_call_control_app(app["id"], **plan.app_fields), True
+    assert app is not None
     # Saved before the number is touched: if routing fails, teardown still knows the app.
     record = await _remember_app(plan, app, created)
     number, routed_from = plan.number, None
     if number.get("connection_id") != app["id"]:
         routed_from = number.get("connection_id") or ""
+        announce(plan.routing_call(app["id"]))
         number = await client.update_phone_number(number["id"], connection_id=app["id"])
         await _remember_routing(record, routed_from)
     return SetupResult(app, number, created, updated, routed_from)
@@ -177,7 +194,9 @@ async def _number(client: TelnyxClient, phone_number: str) -> dict[str, Any]:
     return number
 
 
-async def _find_app(client: TelnyxClient, target: Target) -> tuple[dict[str, Any] | None, list]:
+async def _find_app(
+    client: TelnyxClient, target: Target
+) -> tuple[dict[str, Any] | None, list[str]]:
     notes: list[str] = []
     if target.app_id:
         app = await _app_by_id(client, target.app_id)
@@ -247,7 +266,9 @@ def _app_fields(
         if profile:
             wanted["outbound"] = {"outbound_voice_profile_id": profile["id"]}
         return {"application_name": target.app_name, **wanted}
-    changes = {k: v for k, v in wanted.items() if app.get(k) != v}
+    # Compare the version as text: the spec types it as a string, but be lenient about "2" vs 2.
+    current = {**app, "webhook_api_version": str(app.get("webhook_api_version"))}
+    changes = {k: v for k, v in wanted.items() if current.get(k) != v}
     if profile and _profile_id(app) != profile["id"]:
         # Send the whole object back so channel limits survive if Telnyx replaces it.
         changes["outbound"] = {
@@ -307,17 +328,26 @@ class TeardownPlan:
     def deletes_app(self) -> bool:
         return self.record.app_created_by_us and self.app is not None
 
+    @property
+    def previous_connection(self) -> str | None:
+        # No previous connection: null unassigns the number (Telnyx documents no other way).
+        return self.record.previous_connection_id or None
+
+    @property
+    def routing_call(self) -> ApiCall | None:
+        if not self.restores_routing or self.number is None:
+            return None
+        body = {"connection_id": self.previous_connection}
+        return ApiCall("PATCH", f"phone_numbers/{self.number['id']}", body)
+
+    @property
+    def delete_call(self) -> ApiCall | None:
+        if not self.deletes_app:
+            return None
+        return ApiCall("DELETE", f"call_control_applications/{self.record.app_id}")
+
     def calls(self) -> list[ApiCall]:
-        calls = []
-        if self.restores_routing:
-            assert self.number is not None
-            # No previous connection: null unassigns the number (Telnyx documents no other way).
-            previous = self.record.previous_connection_id or None
-            body = {"connection_id": previous}
-            calls.append(ApiCall("PATCH", f"phone_numbers/{self.number['id']}", body))
-        if self.deletes_app:
-            calls.append(ApiCall("DELETE", f"call_control_applications/{self.record.app_id}"))
-        return calls
+        return [call for call in (self.routing_call, self.delete_call) if call is not None]
 
 
 async def plan_teardown(client: TelnyxClient, record: TelnyxProvisioning) -> TeardownPlan:
@@ -344,12 +374,14 @@ def _teardown_notes(plan: TeardownPlan) -> list[str]:
     return notes
 
 
-async def apply_teardown(client: TelnyxClient, plan: TeardownPlan) -> None:
-    if plan.restores_routing:
-        assert plan.number is not None
-        previous = plan.record.previous_connection_id or None
-        await client.update_phone_number(plan.number["id"], connection_id=previous)
-    if plan.deletes_app:
+async def apply_teardown(
+    client: TelnyxClient, plan: TeardownPlan, announce: Announce = lambda call: None
+) -> None:
+    if (call := plan.routing_call) and plan.number is not None:
+        announce(call)
+        await client.update_phone_number(plan.number["id"], connection_id=plan.previous_connection)
+    if call := plan.delete_call:
+        announce(call)
         await client.delete_call_control_app(plan.record.app_id)
     await plan.record.amark_torn_down()
 

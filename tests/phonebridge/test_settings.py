@@ -52,7 +52,7 @@ def test_without_redis_url_the_channel_layer_is_in_memory():
 
 def test_redis_url_selects_the_redis_channel_layer():
     loaded = load_settings(SECRET_KEY="x", REDIS_URL="redis://127.0.0.1:6390/2")
-    assert loaded["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert loaded["layer"] == "telephony.channel_layer.ResilientRedisChannelLayer"
     assert loaded["hosts"] == ["redis://127.0.0.1:6390/2"]
 
 
