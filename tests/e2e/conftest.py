@@ -28,4 +28,8 @@ def simulated_server(live_asgi, settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path)
     reset_embedded_simulator()
     yield live_asgi
+    if settings.TELNYX_SIMULATOR:
+        from telephony.simulator.embedded import embedded_simulator
+
+        live_asgi.run(embedded_simulator().carrier.aclose())
     reset_embedded_simulator()
