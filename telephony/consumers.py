@@ -50,6 +50,14 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
             self.session.expect_auth_token(kwargs["token"])
         logger.info("media stream accepted")
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections (a hop to the sync thread) before every
+        # message. Media frames, 50 a second per call, touch no database: skip that for them.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+            return
+        await super().dispatch(message)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.session is None:
             return

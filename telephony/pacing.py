@@ -338,6 +338,15 @@ class PacedSender:
             await self._wakeup.wait()
 
     async def _wait_for_wakeup(self, seconds: float) -> None:
+        if self._sleep is asyncio.sleep:
+            # The hot path (an echo or agent feeding one frame at a time goes idle after every
+            # frame): a timer that sets the event costs far less than racing two tasks.
+            timer = asyncio.get_running_loop().call_later(seconds, self._wakeup.set)
+            try:
+                await self._wakeup.wait()
+            finally:
+                timer.cancel()
+            return
         waiter = asyncio.ensure_future(self._wakeup.wait())
         sleeper = asyncio.ensure_future(self._sleep(seconds))
         try:

@@ -426,8 +426,9 @@ async def run_checks(client: TelnyxClient, preflight: Preflight) -> list[Check]:
     return [*checks, _public_key_check(preflight.public_key), await _host_check(preflight)]
 
 
+APP_CHECK = "Call Control App"
 ACCOUNT_CHECKS = (
-    "Call Control App",
+    APP_CHECK,
     "Webhook URL",
     "Webhook API version",
     "Outbound profile",
@@ -457,29 +458,31 @@ async def _account_checks(
 async def _app_check(
     client: TelnyxClient, preflight: Preflight
 ) -> tuple[Check, dict[str, Any] | None]:
-    name = "Call Control App"
     app = await _app_by_id(client, preflight.app_id) if preflight.app_id else None
     if app is None:
-        # Keep checking the app set-up would use, but the setting itself is wrong.
-        named = await _app_by_name(client, preflight.app_name)
-        problem = (
-            f"TELNYX_CALL_CONTROL_APP_ID={preflight.app_id} is not an app on this account"
-            if preflight.app_id
-            else "TELNYX_CALL_CONTROL_APP_ID is not set"
-        )
-        fix = (
-            f"Set TELNYX_CALL_CONTROL_APP_ID={named['id']} in .env (the app named {preflight.app_name!r})."
-            if named
-            else f"Run `{SETUP_COMMAND}`, then copy the TELNYX_CALL_CONTROL_APP_ID it prints into .env."
-        )
-        return Check(
-            name, "fail", f"{problem} (dials fail with 10015 Invalid connection_id)", fix
-        ), named
+        return await _missing_app_check(client, preflight)
     if not app.get("active"):
         detail = f"{_app_label(app)} is inactive (dials fail with 10015 Invalid connection_id)"
         fix = f"Run `{SETUP_COMMAND}` to activate it, or activate it in Mission Control."
-        return Check(name, "fail", detail, fix), app
-    return Check(name, "ok", f"{_app_label(app)} exists and is active"), app
+        return Check(APP_CHECK, "fail", detail, fix), app
+    return Check(APP_CHECK, "ok", f"{_app_label(app)} exists and is active"), app
+
+
+async def _missing_app_check(
+    client: TelnyxClient, preflight: Preflight
+) -> tuple[Check, dict[str, Any] | None]:
+    """The setting is unset or wrong; the app set-up would use (if any) is checked on."""
+    if preflight.app_id:
+        problem = f"TELNYX_CALL_CONTROL_APP_ID={preflight.app_id} is not an app on this account"
+    else:
+        problem = "TELNYX_CALL_CONTROL_APP_ID is not set"
+    named = await _app_by_name(client, preflight.app_name)
+    if named:
+        fix = f"Set TELNYX_CALL_CONTROL_APP_ID={named['id']} in .env (the app {preflight.app_name!r})."
+    else:
+        fix = f"Run `{SETUP_COMMAND}`, then put the TELNYX_CALL_CONTROL_APP_ID it prints in .env."
+    detail = f"{problem} (dials fail with 10015 Invalid connection_id)"
+    return Check(APP_CHECK, "fail", detail, fix), named
 
 
 def _app_label(app: dict[str, Any]) -> str:

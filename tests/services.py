@@ -159,6 +159,7 @@ class Worker:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    server: str = "daphne"
 
     @property
     def host(self) -> str:

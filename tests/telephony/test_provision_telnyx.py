@@ -16,7 +16,8 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, ManagementUtility, call_command
+from django.db.migrations.executor import MigrationExecutor
 
 from calls.models import TelnyxCommand
 from telephony import public_host
@@ -159,12 +160,27 @@ def test_it_creates_the_app_and_routes_the_number_on_a_fresh_account(account):
     assert f"TELNYX_CALL_CONTROL_APP_ID={app['id']}" in output
     assert f"TELNYX_PHONE_NUMBER_ID={number(account)['id']}" in output
     assert "TELNYX_PUBLIC_KEY" in output
-    assert f"it routed to {legacy}" in output
+    assert f"routed {NUMBER} to it (before: connection {legacy})" in output
+    routing = f'> PATCH /phone_numbers/{number(account)["id"]} {{"connection_id": "{app["id"]}"}}'
+    assert routing in output  # printed as sent, with the new app's id
     record = TelnyxProvisioning.objects.get()
     assert (record.app_id, record.app_created_by_us) == (app["id"], True)
     assert (record.number_routed_by_us, record.previous_connection_id) == (True, legacy)
     assert record.phone_number_id == number(account)["id"]
     assert record.webhook_event_url == WEBHOOK
+
+
+def test_it_runs_from_the_command_line_before_the_system_checks_pass(account, settings, capsys):
+    # A new user has no TELNYX_PUBLIC_KEY yet (system check telephony.E001), and manage.py
+    # runs the system checks that call_command skips: set-up must run all the same.
+    settings.TELNYX_PUBLIC_KEY = ""
+
+    ManagementUtility(["manage.py", "provision_telnyx"]).execute()
+
+    assert (
+        "TELNYX_PUBLIC_KEY=<Mission Control > Keys & Credentials > Public Key>"
+        in capsys.readouterr().out
+    )
 
 
 def test_it_says_when_the_configured_app_id_is_not_on_the_account(account, settings):
@@ -493,6 +509,16 @@ def test_check_reports_each_failure_with_its_fix(
     assert error == "1 of 9 checks failed; each fix is printed above."
 
 
+def test_a_failed_check_exits_non_zero_from_the_command_line(provisioned, account, capsys):
+    _inactive(account, None)
+
+    with pytest.raises(SystemExit) as exit_info:
+        ManagementUtility(["manage.py", "provision_telnyx", "--check"]).execute()
+
+    assert exit_info.value.code == 1
+    assert "CommandError: 1 of 9 checks failed" in capsys.readouterr().err
+
+
 def test_check_reports_an_unverified_destination_only_when_asked(provisioned, account):
     assert "All checks passed." in provision("--check")
 
@@ -643,6 +669,15 @@ def test_it_provisions_the_simulator_when_allowed(account, settings):
 
     assert f"Simulator mode: talking to {settings.TELNYX_API_BASE_URL}, not Telnyx." in output
     assert number(account)["connection_id"] == app_named(account)["id"]
+
+
+def test_it_asks_for_migrations_before_talking_to_telnyx(account, monkeypatch):
+    monkeypatch.setattr(MigrationExecutor, "migration_plan", lambda self, targets: ["pending"])
+
+    _, error = failing()
+
+    assert error == "The database is not up to date: run `uv run manage.py migrate` first."
+    assert [a["application_name"] for a in account.applications.values()] == ["legacy IVR"]
 
 
 def test_it_refuses_a_phone_number_that_is_not_e164(account):

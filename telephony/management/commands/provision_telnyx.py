@@ -8,6 +8,8 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
 
 from telephony import provisioning
 from telephony.client import TelnyxClient, TelnyxError, get_client
@@ -57,6 +59,12 @@ class Command(BaseCommand):
             raise CommandError(
                 "TELNYX_API_KEY is not set: copy a key from Mission Control > "
                 "Keys & Credentials > API Keys into .env."
+            )
+        # The set-up record lives in the database, and the client logs every request there.
+        executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            raise CommandError(
+                "The database is not up to date: run `uv run manage.py migrate` first."
             )
         for option in ("phone_number", "to"):
             value = options[option]
@@ -112,8 +120,8 @@ class Command(BaseCommand):
         if result.updated_app:
             done.append(f"updated app {label}")
         if result.routed_from is not None:
-            previous = result.routed_from or "nothing"
-            done.append(f"routed {number['phone_number']} to it (it routed to {previous})")
+            before = f"connection {result.routed_from}" if result.routed_from else "no connection"
+            done.append(f"routed {number['phone_number']} to it (before: {before})")
         if done:
             self.stdout.write(self.style.SUCCESS("Done: " + "; ".join(done) + "."))
         else:
@@ -188,7 +196,7 @@ class Command(BaseCommand):
             other = await provisioning.active_record()
             hint = f" (it has set up {other.phone_number}: pass --phone-number)" if other else ""
             self.stdout.write(
-                f"Nothing to tear down: provision_telnyx has not set up {phone}{hint}."
+                f"Nothing to tear down: no active set-up of {phone or 'any number'}{hint}."
             )
             return
         self.stdout.write(
