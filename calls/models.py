@@ -308,6 +308,20 @@ class CallEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.type} @ {self.occurred_at:%H:%M:%S}"
 
+    @classmethod
+    def note(
+        cls, call_id: uuid.UUID, *, source: str, type: str, payload: dict[str, Any]
+    ) -> CallEvent:
+        """Record something phonebridge itself saw (a media event, a bridge step, ...) now."""
+        return cls.objects.create(
+            call_id=call_id,
+            event_id=f"{source}:{uuid.uuid4()}",
+            source=source,
+            type=type,
+            occurred_at=timezone.now(),
+            payload=payload,
+        )
+
 
 class TelnyxCommand(models.Model):
     """Every command sent to Telnyx: one row per logical command, however many attempts."""

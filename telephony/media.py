@@ -480,14 +480,7 @@ class MediaSession:
 
 
 def _store_event(call_id: uuid.UUID, event_type: str, payload: dict[str, Any]) -> None:
-    CallEvent.objects.create(
-        call_id=call_id,
-        event_id=f"media:{uuid.uuid4()}",
-        source=CallEvent.Source.MEDIA,
-        type=event_type,
-        occurred_at=timezone.now(),
-        payload=payload,
-    )
+    CallEvent.note(call_id, source=CallEvent.Source.MEDIA, type=event_type, payload=payload)
 
 
 class _BadFrame(Exception):

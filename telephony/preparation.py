@@ -23,7 +23,6 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.utils import timezone
 
 from calls.models import Call, CallEvent
 from telephony import agent_server, services, stream_calls, tasks
@@ -210,11 +209,6 @@ async def _move(call_id: uuid.UUID, when: tuple[str, ...], **values: Any) -> boo
 
 
 async def _note(call_id: uuid.UUID, event_type: str, payload: dict[str, Any]) -> None:
-    await CallEvent.objects.acreate(
-        call_id=call_id,
-        event_id=f"bridge:{uuid.uuid4()}",
-        source=CallEvent.Source.SYSTEM,
-        type=event_type,
-        occurred_at=timezone.now(),
-        payload=payload,
+    await sync_to_async(CallEvent.note)(
+        call_id, source=CallEvent.Source.SYSTEM, type=event_type, payload=payload
     )

@@ -93,9 +93,8 @@ async def _close(call: Call, reason: str) -> Reconciled:
 
 async def _done(call: Call, action: str, reason: str) -> Reconciled:
     logger.info("%s: %s", action, reason)
-    await CallEvent.objects.acreate(
-        call_id=call.pk,
-        event_id=f"reconcile:{call.pk}:{timezone.now().timestamp()}",
+    await sync_to_async(CallEvent.note)(
+        call.pk,
         source=CallEvent.Source.SYSTEM,
         type="reconciled",
         payload={"action": action, "reason": reason},

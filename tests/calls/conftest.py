@@ -3,20 +3,17 @@ and a fake Telnyx answering the real client over httpx's MockTransport."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
 from calls.models import Call, CallEvent, TelnyxCommand
-from telephony import client as telnyx_client
+from tests.fake_telnyx import FakeTelnyx
 
 # An hour ago: long enough that the live panel has forgotten calls that ended then.
 T0 = timezone.now().replace(microsecond=0) - timedelta(hours=1)
@@ -149,51 +146,6 @@ def viewer_client(viewer: User) -> Client:
     client = Client()
     client.force_login(viewer)
     return client
-
-
-@dataclass
-class FakeTelnyx:
-    """Telnyx's cloud cannot run here: this answers the real client and services code.
-
-    `fail(suffix, ...)` makes the next request whose path ends with `suffix` get a Telnyx
-    error body; everything else succeeds like Telnyx does.
-    """
-
-    requests: list[httpx.Request] = field(default_factory=list)
-    failures: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        for suffix, queue in self.failures.items():
-            if request.url.path.endswith(suffix) and queue:
-                status, body = queue.pop(0)
-                return httpx.Response(status, json=body)
-        if request.method == "POST" and request.url.path.endswith("/calls"):
-            data = {
-                "call_control_id": f"v3:dialed-{len(self.requests)}",
-                "call_leg_id": "leg-1",
-                "call_session_id": "session-1",
-            }
-            return httpx.Response(200, json={"data": data})
-        return httpx.Response(200, json={"data": {"result": "ok"}})
-
-    def fail(self, suffix: str, status: int, code: str, title: str, detail: str) -> None:
-        body = {"errors": [{"code": code, "title": title, "detail": detail}]}
-        self.failures.setdefault(suffix, []).append((status, body))
-
-    def bodies(self, suffix: str) -> list[dict[str, Any]]:
-        return [json.loads(r.content) for r in self.requests if r.url.path.endswith(suffix)]
-
-    def client(self) -> telnyx_client.TelnyxClient:
-        async def no_wait(seconds: float) -> None:
-            return None
-
-        return telnyx_client.TelnyxClient(
-            api_key="KEYTEST",
-            base_url="https://api.telnyx.test/v2",
-            transport=httpx.MockTransport(self.handler),
-            sleep=no_wait,
-        )
 
 
 @pytest.fixture

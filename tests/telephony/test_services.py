@@ -30,7 +30,7 @@ async def test_place_call_creates_the_call_and_its_token_before_dialing(fake_tel
     assert "timeout_secs" not in dial  # unset options are not sent
     assert (call.direction, call.call_control_id, call.call_session_id) == (
         "outbound",
-        "v3:dialed",
+        "v3:dialed-1",
         "session-1",
     )
     assert call.custom_data == {"greeting": "Hi", "amd": "detect"}
