@@ -171,18 +171,21 @@ class CallAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        # The marker first, then what the page shows: a change landing in between then makes
+        # the page's marker stale, so its next poll refreshes it. The other way round, the
+        # page could show the old state under the new marker and never update.
+        found = call_marker(object_id) if _is_uuid(object_id) else None
         call = self.get_object(request, object_id)
         context = dict(extra_context or {})
         if call is not None:
-            context.update(self._detail_extra(request, call))
+            context.update(self._detail_extra(request, call, found[0] if found else ""))
         return super().change_view(request, object_id, form_url, context)
 
-    def _detail_extra(self, request: HttpRequest, call: Call) -> dict[str, Any]:
-        found = call_marker(call.pk)
+    def _detail_extra(self, request: HttpRequest, call: Call, marker: str) -> dict[str, Any]:
         return {
             "call": call,
             "fragments": render_fragments(request, detail_context(call)),
-            "live_marker": found[0] if found else "",
+            "live_marker": marker,
             "can_operate": call.is_live and self.has_change_permission(request),
             "transfer_form": TransferForm(),
             "dtmf_form": DtmfForm(),
@@ -346,3 +349,11 @@ class TelnyxCommandAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: TelnyxCommand | None = None) -> bool:
         return False
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
