@@ -26,6 +26,7 @@ from calls.models import Call, CallEvent
 from telephony import preparation, services
 from telephony.client import decode_client_state
 from telephony.control import notify_stream
+from telephony.log_context import call_context
 from telephony.webhooks import WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -83,12 +84,18 @@ def _record(event: WebhookEvent) -> Outcome:
         return Outcome(duplicate=False, call_id=None)
     ctx = Context(call=call, event=event, created=created, own_leg=own_leg)
     handler = HANDLERS.get(event.event_type)
+    with call_context(call.pk):
+        _apply(ctx, handler)
+    return Outcome(duplicate=False, call_id=call.pk, follow_ups=tuple(ctx.follow_ups))
+
+
+def _apply(ctx: Context, handler: Callable[[Context], None] | None) -> None:
+    call, own_leg = ctx.call, ctx.own_leg
     if own_leg:
         if handler is not None:
             handler(ctx)
         if call.last_activity_at < timezone.now() - ACTIVITY_RESOLUTION:
             call.touch()  # transitions touch it themselves; this covers the other events
-    return Outcome(duplicate=False, call_id=call.pk, follow_ups=tuple(ctx.follow_ups))
 
 
 # Finding the call ----------------------------------------------------------------------
