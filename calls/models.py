@@ -127,8 +127,7 @@ class Call(models.Model):
         ]
 
     def __str__(self) -> str:
-        arrow = "←" if self.direction == self.Direction.INBOUND else "→"
-        return f"{self.from_number or '?'} {arrow} {self.to_number or '?'} ({self.status})"
+        return f"{self.from_number or '?'} → {self.to_number or '?'} ({self.status})"
 
     @property
     def is_live(self) -> bool:
