@@ -178,3 +178,72 @@ async def test_a_worker_killed_mid_call_loses_nothing_and_its_calls_are_reconcil
         if "reconciled" in pg.event_types(cluster.database_url, c.call_control_id)
     ]
     assert lost, "B's own calls lost their hangup webhooks and must have been reconciled"
+
+
+async def test_a_hangup_webhook_on_one_worker_closes_the_stream_on_the_other_within_a_second(
+    postgres, redis
+):
+    sim_carrier = carrier()
+    async with running_simulator(sim_carrier) as sim:
+        cluster = await start_cluster(postgres, redis, sim_carrier, sim.base_url)
+        try:
+            cluster.route("+15550400001", webhooks=cluster.a, failover=None)
+            # The caller never hangs up: only the webhook below can end this stream.
+            call = await sim_carrier.start_inbound_call(
+                from_="+15557400001", to="+15550400001", duration_s=60, hangup_by="never"
+            )
+            assert await call.wait_answered(10)
+            async with asyncio.timeout(10):
+                while not call.media_reports and call.media is None:
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)  # media flowing on worker B
+            media = call.media
+            assert media is not None and not media.done.is_set()
+            hangup = {
+                "call_control_id": call.call_control_id,
+                "call_leg_id": call.call_leg_id,
+                "call_session_id": call.call_session_id,
+                "hangup_cause": "normal_clearing",
+                "hangup_source": "callee",
+            }
+            sent_at = time.monotonic()
+            status = await post_signed(cluster.a, sim_carrier, "call.hangup", hangup)
+            assert status == 200
+            async with asyncio.timeout(5):
+                await media.done.wait()
+            closed_after = time.monotonic() - sent_at
+        finally:
+            cluster.a.stop()
+            cluster.b.stop()
+    report = media.stats
+    assert report.closed_by == "server", report
+    assert closed_after < 1.0, (
+        f"the stream on worker B closed {closed_after:.2f}s after the webhook on A"
+    )
+
+
+async def post_signed(worker: Worker, sim_carrier: Carrier, event_type: str, payload: dict) -> int:
+    import json
+    import uuid
+
+    import httpx
+
+    body = json.dumps(
+        {
+            "data": {
+                "record_type": "event",
+                "event_type": event_type,
+                "id": str(uuid.uuid4()),
+                "occurred_at": "2026-11-22T10:00:00.000000Z",
+                "payload": payload,
+            },
+            "meta": {"attempt": 1},
+        }
+    ).encode()
+    headers = {
+        **sim_carrier.signer.sign(body, int(time.time())),
+        "content-type": "application/json",
+    }
+    async with httpx.AsyncClient(timeout=5) as client:
+        response = await client.post(f"{worker.url}/telnyx/events", content=body, headers=headers)
+    return response.status_code
