@@ -198,7 +198,8 @@ async def test_a_hangup_webhook_on_one_worker_closes_the_stream_on_the_other_wit
                     await asyncio.sleep(0.05)
             await asyncio.sleep(1.0)  # media flowing on worker B
             media = call.media
-            assert media is not None and not media.done.is_set()
+            assert media is not None
+            assert not media.done.is_set()
             hangup = {
                 "call_control_id": call.call_control_id,
                 "call_leg_id": call.call_leg_id,
