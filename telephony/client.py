@@ -20,6 +20,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from django.conf import settings
@@ -249,7 +250,8 @@ class TelnyxClient:
     async def action(
         self, call_control_id: str, action: str, *, call: Call | None = None, **params: Any
     ) -> dict[str, Any]:
-        path = f"calls/{call_control_id}/actions/{action}"
+        # Ids come from webhooks: quote them, so no id can reach another path or break the URL.
+        path = f"calls/{quote(call_control_id, safe=':')}/actions/{action}"
         return await self._command("POST", path, action, params, call)
 
     async def answer(self, call_control_id: str, **params: Any) -> dict[str, Any]:
@@ -296,7 +298,9 @@ class TelnyxClient:
         return await self.action(call_control_id, "transcription_stop", **params)
 
     async def get_call(self, call_control_id: str) -> dict[str, Any]:
-        data = await self.request("GET", f"calls/{call_control_id}", name="get_call")
+        data = await self.request(
+            "GET", f"calls/{quote(call_control_id, safe=':')}", name="get_call"
+        )
         return data.get("data") or {}
 
     async def _command(

@@ -115,7 +115,8 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
         (stream_auth_token on dial/streaming_start) must match; with MEDIA_AUTH_HEADER_REQUIRED
         a missing header is checked against the `connected` frame instead."""
         header = self._auth_header()
-        return not header or hmac.compare_digest(header, token)
+        # Bytes: compare_digest refuses non-ASCII text, and a header may hold any byte.
+        return not header or hmac.compare_digest(header.encode("latin-1"), token.encode())
 
     def _auth_header(self) -> str:
         return dict(self.scope.get("headers", [])).get(AUTH_HEADER, b"").decode("latin1")

@@ -114,12 +114,15 @@ class MediaSession:
     # Frames from Telnyx -------------------------------------------------------------
 
     async def on_text(self, text: str) -> None:
+        if self._finished:  # a frame that raced the close must not restart the stream
+            return
         if len(text) > settings.MEDIA_MAX_FRAME_BYTES:
             await self._bad("oversized_frame", f"{len(text)} bytes")
             return
         try:
             frame = json.loads(text)
-        except ValueError:
+            json.dumps(frame, ensure_ascii=False, allow_nan=False).encode()  # storable as is?
+        except (ValueError, RecursionError):  # also lone surrogates, NaN, deep nesting
             await self._bad("malformed_json")
             return
         event = frame.get("event") if isinstance(frame, dict) else None
@@ -142,7 +145,7 @@ class MediaSession:
             return
         connected = frame.get("connected") if isinstance(frame.get("connected"), dict) else {}
         given = str(connected.get("x-telnyx-streaming-auth-token") or "")
-        if not hmac.compare_digest(given, self._auth_token):
+        if not hmac.compare_digest(given.encode(), self._auth_token.encode()):  # any text
             await self.end("stream auth token missing or wrong", code=1008)
             return
         self._auth_token = None
@@ -385,7 +388,7 @@ class MediaSession:
             "bytes_in": stats.bytes,
             "frames_out": sent.frames_sent,
             "bytes_out": sent.bytes_sent,
-            "frames_missing": self.reorder.missing,
+            "frames_missing": min(self.reorder.missing, 2**31 - 1),  # counters may jump
             "frames_late": self.reorder.late,
             "frames_duplicate": self.reorder.duplicate,
             "frames_malformed": stats.malformed,

@@ -112,7 +112,9 @@ def parse_event(body: bytes) -> WebhookEvent:
     """Parse the data/meta envelope; tolerant of extra fields, strict about the ones we need."""
     try:
         envelope = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        stored = json.dumps(envelope, ensure_ascii=False, allow_nan=False)  # storable as is?
+        stored.encode()
+    except (ValueError, RecursionError) as exc:  # also lone surrogates, NaN, deep nesting
         raise BadEnvelope(f"body is not JSON: {exc}") from None
     data = envelope.get("data") if isinstance(envelope, dict) else None
     if not isinstance(data, dict):
@@ -122,9 +124,13 @@ def parse_event(body: bytes) -> WebhookEvent:
         raise BadEnvelope("'data.id' is missing or not a string")
     if not isinstance(event_type, str) or not event_type or len(event_type) > 64:
         raise BadEnvelope("'data.event_type' is missing or not a string")
+    if "\\u0000" in stored:  # PostgreSQL's jsonb cannot hold NUL: a retry would fail forever
+        raise BadEnvelope("the body contains a NUL character")
     payload = data.get("payload") or {}
     if not isinstance(payload, dict):
         raise BadEnvelope("'data.payload' is not an object")
+    if len(str(payload.get("call_control_id") or "")) > 255:
+        raise BadEnvelope("'call_control_id' is longer than any Telnyx id")
     meta = envelope.get("meta") if isinstance(envelope.get("meta"), dict) else {}
     attempt = meta.get("attempt", 1)
     return WebhookEvent(
@@ -142,6 +148,6 @@ def _parse_time(value: object) -> datetime:
         parsed = parse_datetime(value) if isinstance(value, str) else None
     except ValueError:  # well-formed but impossible, e.g. month 13
         parsed = None
-    if parsed is None:
+    if parsed is None or not 1 < parsed.year < 9999:  # years 1 and 9999 overflow in UTC
         return timezone.now()
     return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)

@@ -198,6 +198,19 @@ def test_it_refuses_bodies_that_are_not_an_envelope(body):
         parse_event(body)
 
 
+def test_a_nul_character_is_refused_because_postgresql_could_never_store_it():
+    with pytest.raises(BadEnvelope, match="NUL"):
+        parse_event(b'{"data": {"id": "x", "event_type": "e", "payload": {"from": "a\\u0000b"}}}')
+
+
+def test_an_absurdly_long_call_control_id_is_refused():
+    body = json.dumps(
+        {"data": {"id": "x", "event_type": "e", "payload": {"call_control_id": "v3:" + "a" * 300}}}
+    )
+    with pytest.raises(BadEnvelope, match="longer"):
+        parse_event(body.encode())
+
+
 def test_an_impossible_occurred_at_falls_back_to_now():
     event = parse_event(
         b'{"data": {"id": "x", "event_type": "e", "occurred_at": "2026-13-45T99:00:00Z"}}'
