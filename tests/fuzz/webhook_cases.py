@@ -83,10 +83,13 @@ def valid_deliveries(draw: st.DrawFn) -> Delivery:
     # What the server parses must be text and JSON a database stores: a surrogate pair is
     # fine, a lone surrogate is not, nor are NaN and ±inf. Else a 400 (not a 500, nor a 503
     # that Telnyx would retry).
-    if parsed is None or unstorable(parsed):
+    if parsed is None or unstorable(parsed) or "\\u0000" in json.dumps(parsed):
+        # NUL too: PostgreSQL's jsonb refuses it, so the server refuses it everywhere.
         return Delivery("unstorable", body, headers, 400)
     payload = parsed["data"].get("payload")
     ccid = payload.get("call_control_id") if isinstance(payload, dict) else None
+    if len(str(ccid or "")) > 255:
+        return Delivery("unstorable", body, headers, 400)
     return Delivery(
         "valid",
         body,
