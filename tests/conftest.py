@@ -95,3 +95,26 @@ def live_asgi(transactional_db, settings):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def simulated_server(live_asgi, settings, tmp_path):
+    """phonebridge on a live socket, with the embedded Telnyx simulator as its carrier."""
+    from telephony.simulator import embedded
+
+    seed = b"phonebridge tests' simulator key"
+    settings.TELNYX_SIMULATOR = True
+    settings.SIMULATOR_HOST = live_asgi.host
+    settings.SIMULATOR_SIGNING_SEED = seed
+    settings.TELNYX_API_KEY = "KEYSIMULATED"
+    settings.TELNYX_API_BASE_URL = f"{live_asgi.url}/_simulator/telnyx/v2"
+    settings.TELNYX_PUBLIC_KEY = base64.b64encode(bytes(SigningKey(seed).verify_key)).decode()
+    settings.BRIDGE = "echo"
+    settings.RECORD_CALLS = True
+    settings.MEDIA_ROOT = str(tmp_path)
+    # The embedded carrier is built once per process from the settings: build it afresh for
+    # this server's port.
+    embedded.reset_embedded_simulator()
+    yield live_asgi
+    live_asgi.run(embedded.embedded_simulator().carrier.aclose())
+    embedded.reset_embedded_simulator()

@@ -196,6 +196,8 @@ class MediaCaller:
                 await asyncio.sleep(delay)
             index = (chunk - 1) % len(payloads)
             for track in tracks:
+                if self._stopping:
+                    return  # `stop` is the stream's last frame (§1.2): no media after it
                 self._seq += 1
                 payload = payloads[index] if track == "inbound" else silence
                 text = _MEDIA_TEMPLATE % (

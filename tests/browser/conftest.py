@@ -43,7 +43,9 @@ def browser(django_db_setup) -> Iterator[object]:
     # After the test database exists: creating it from inside Playwright's loop would trip
     # Django's async-safety check.
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (see .ci/run)", pytrace=False)
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (see .ci/run)", pytrace=False
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

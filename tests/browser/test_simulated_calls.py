@@ -4,42 +4,14 @@ while an operator watches and steers the calls from the admin."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-
 import pytest
-from nacl.signing import SigningKey
 
 from calls.models import Call
-from telephony.client import get_client
 from tests.browser.conftest import log_in
 
 pytestmark = [pytest.mark.browser]
 
-SEED = hashlib.sha256(b"browser tests' simulator").digest()
 LIVE = ".pb-status-ringing, .pb-status-answered, .pb-status-streaming"
-
-
-@pytest.fixture
-def simulator(live_asgi, settings, tmp_path):
-    """phonebridge on a live socket, with the embedded simulator as its carrier."""
-    from telephony.simulator import embedded
-
-    settings.TELNYX_SIMULATOR = True
-    settings.SIMULATOR_HOST = live_asgi.host
-    settings.SIMULATOR_SIGNING_SEED = SEED
-    settings.TELNYX_API_KEY = "KEYSIMULATED"
-    settings.TELNYX_API_BASE_URL = f"{live_asgi.url}/_simulator/telnyx/v2"
-    settings.TELNYX_PUBLIC_KEY = base64.b64encode(bytes(SigningKey(SEED).verify_key)).decode()
-    settings.BRIDGE = "echo"
-    settings.RECORD_CALLS = True
-    settings.MEDIA_ROOT = str(tmp_path)
-    # The embedded carrier is built once per process from the settings; build it afresh for
-    # this server's port.
-    embedded.reset_embedded_simulator()
-    yield live_asgi
-    live_asgi.run(embedded.embedded_simulator().carrier.aclose())
-    embedded.reset_embedded_simulator()
 
 
 def wait_for_call(page, **lookup) -> Call:
@@ -51,19 +23,10 @@ def wait_for_call(page, **lookup) -> Call:
     raise AssertionError(f"no call {lookup}")
 
 
-def start_transcription(server, call: Call) -> None:
-    """phonebridge has no transcription switch yet: ask Telnyx (the simulator) directly, on
-    the server's loop, through the real client."""
-    server.run(
-        get_client().transcription_start(
-            call.call_control_id, call=call, transcription_tracks="both"
-        )
-    )
-
-
 def test_a_simulated_call_comes_and_goes_on_the_open_list_and_tells_its_story(
-    page, operator_user, simulator, artifacts
+    page, operator_user, simulated_server, artifacts, settings
 ):
+    settings.TRANSCRIBE_CALLS = True  # as with the simulator in development
     log_in(page, operator_user)
     caller = page.locator("#simulate-form input[name=from_number]").get_attribute("value")
     page.click("#simulate-button")
@@ -73,7 +36,6 @@ def test_a_simulated_call_comes_and_goes_on_the_open_list_and_tells_its_story(
     row = page.locator("#live-calls tr", has_text=caller)
     row.locator(".pb-status-streaming").wait_for(timeout=20_000)
     call = wait_for_call(page, from_number=caller)
-    start_transcription(simulator, call)
     row.locator(".pb-status-ended").wait_for(timeout=30_000)
     assert "normal_clearing" in row.inner_text()
 
@@ -110,10 +72,10 @@ def test_a_simulated_call_comes_and_goes_on_the_open_list_and_tells_its_story(
     page.screenshot(path=str(artifacts / "simulated-call-detail.png"), full_page=True)
 
 
-def test_an_operator_hangs_up_a_simulated_call(page, operator_user, simulator):
+def test_an_operator_hangs_up_a_simulated_call(page, operator_user, simulated_server):
     from telephony.simulator.embedded import simulate_inbound_call
 
-    simulator.run(
+    simulated_server.run(
         simulate_inbound_call(from_number="+15550107777", to_number="+15550001111", duration_s=60)
     )
     call = wait_for_call(page, from_number="+15550107777")
@@ -123,7 +85,7 @@ def test_an_operator_hangs_up_a_simulated_call(page, operator_user, simulator):
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#hangup-button")
     page.locator(".messagelist", has_text="Hang-up sent.").wait_for()
-    # Telnyx (the simulator) confirms with a call.hangup webhook; the open page follows.
+    # Telnyx (the simulated_server) confirms with a call.hangup webhook; the open page follows.
     page.locator('[data-fragment="summary"] .pb-status-ended').wait_for(timeout=30_000)
     page.locator("#call-controls").wait_for(state="hidden")
     assert page.locator("#timeline tr", has_text="→ hangup").count() == 1
@@ -131,7 +93,9 @@ def test_an_operator_hangs_up_a_simulated_call(page, operator_user, simulator):
     assert call.status == Call.Status.ENDED
 
 
-def test_dialing_through_the_simulator_lands_on_the_live_call(page, operator_user, simulator):
+def test_dialing_through_the_simulator_lands_on_the_live_call(
+    page, operator_user, simulated_server
+):
     log_in(page, operator_user)
     page.click("#dial-button")
     page.fill("#id_to", "+15553334444")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 
@@ -195,6 +196,7 @@ async def test_it_starts_and_stops_a_stream_on_command(sim, api, receiver, echo_
     await echo_server.wait_frames("media", 2)
     await api.post(f"{path}/streaming_stop", json={})
     await receiver.wait_for("streaming.stopped", call.call_control_id)
+    await asyncio.wait_for(echo_server.closed.wait(), 5)  # the webhook may beat the last frame
 
     assert echo_server.request_headers["x-telnyx-streaming-auth-token"] == "t0k"
     assert echo_server.frames[-1]["event"] == "stop"
