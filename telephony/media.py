@@ -19,6 +19,7 @@ import binascii
 import hmac
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -120,8 +121,9 @@ class MediaSession:
             await self._bad("oversized_frame", f"{len(text)} bytes")
             return
         try:
-            frame = json.loads(text)
-            json.dumps(frame, ensure_ascii=False, allow_nan=False).encode()  # storable as is?
+            frame = json.loads(text, parse_float=_finite_float, parse_constant=_refuse_constant)
+            if _may_hold_lone_surrogates(text):
+                json.dumps(frame, ensure_ascii=False).encode()
         except (ValueError, RecursionError):  # also lone surrogates, NaN, deep nesting
             await self._bad("malformed_json")
             return
@@ -484,6 +486,27 @@ class MediaSession:
 
 def _store_event(call_id: uuid.UUID, event_type: str, payload: dict[str, Any]) -> None:
     CallEvent.note(call_id, source=CallEvent.Source.MEDIA, type=event_type, payload=payload)
+
+
+# What no database stores (NaN, ±inf, lone surrogates) is refused while parsing, at no cost
+# for real frames: the hooks run only for floats and NaN/Infinity tokens, which Telnyx's
+# frames (string counters, base64 audio) do not contain, and the costly re-serialisation
+# only for the rare frame that is not plain ASCII.
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is not a finite number")
+    return value
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _may_hold_lone_surrogates(text: str) -> bool:
+    return not text.isascii() or "\\u" in text
 
 
 class _BadFrame(Exception):
