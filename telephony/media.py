@@ -121,7 +121,7 @@ class MediaSession:
             await self._bad("oversized_frame", f"{len(text)} bytes")
             return
         try:
-            frame = json.loads(text, parse_float=_finite_float, parse_constant=_refuse_constant)
+            frame = _DECODER.decode(text)
             if _may_hold_lone_surrogates(text):
                 json.dumps(frame, ensure_ascii=False).encode()
         except (ValueError, RecursionError):  # also lone surrogates, NaN, deep nesting
@@ -507,6 +507,9 @@ def _refuse_constant(name: str) -> float:
 
 def _may_hold_lone_surrogates(text: str) -> bool:
     return not text.isascii() or "\\u" in text
+
+
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_refuse_constant)
 
 
 class _BadFrame(Exception):
