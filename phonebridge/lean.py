@@ -5,6 +5,14 @@ through the thread that runs sync code, and that thread is shared with every oth
 Telnyx's webhooks use none of them (no cookies, no sessions, CSRF-exempt), and Telnyx retries
 a webhook that is not answered within about 2 s, so /telnyx/events is served by this handler:
 the same URLconf, view, request and response, without the middleware.
+
+Nor does it open a ThreadSensitiveContext per request, as Django's handler does. That context
+gives every request a new thread for its synchronous code, and so a new database connection
+(Django's connections are per thread): a connect per webhook, and under a burst of calls
+dozens of short-lived threads fighting the event loop for the GIL while media is flowing.
+Without it, the view's thread-sensitive work runs on asgiref's one shared sync thread, and its
+parallel work on the loop's pool, both of which keep their threads, and so their connections.
+Follow-ups the view spawns also no longer inherit a context that ends with the request.
 """
 
 from __future__ import annotations
@@ -16,6 +24,11 @@ from django.core.handlers.exception import convert_exception_to_response
 
 
 class LeanASGIHandler(ASGIHandler):
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"LeanASGIHandler serves HTTP only, not {scope['type']}")
+        await self.handle(scope, receive, send)
+
     def load_middleware(self, is_async: bool = False) -> None:
         # What BaseHandler.load_middleware builds for an empty MIDDLEWARE setting.
         self._view_middleware: list[Any] = []

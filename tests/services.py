@@ -152,7 +152,7 @@ def postgres_server() -> Iterator[Postgres]:
 
 @dataclass
 class Worker:
-    """One phonebridge server process (daphne), as in production."""
+    """One phonebridge server process (daphne, or uvicorn), as in production."""
 
     name: str
     port: int
@@ -171,16 +171,29 @@ class Worker:
 
     def start(self, timeout: float = 30.0) -> Worker:
         self.log = Path(tempfile.mkstemp(prefix=f"phonebridge-{self.name}-", suffix=".log")[1])
-        command = [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "phonebridge.asgi:application",
-        ]
+        if self.server == "uvicorn":
+            command = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-access-log",
+                "phonebridge.asgi:application",
+            ]
+        else:
+            command = [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "phonebridge.asgi:application",
+            ]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
