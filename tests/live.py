@@ -36,7 +36,7 @@ class LiveServer:
             port=self.port,
             log_level="warning",
             lifespan="off",
-            ws="websockets",
+            ws="websockets-sansio",  # what `uvicorn` picks in production
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name=f"asgi-{self.port}", daemon=True)

@@ -22,6 +22,7 @@ from phonebridge.routing import websocket_urlpatterns
 from telephony import tasks
 from telephony.codecs import alaw_decode, alaw_encode, l16_encode, ulaw_encode
 from telephony.control import group_name, notify_stream
+from telephony.media import MediaSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -369,6 +370,59 @@ async def test_a_hangup_from_any_worker_closes_the_stream():
     await tasks.drain()
     stop_event = await CallEvent.objects.aget(call=call, type="media.stop")
     assert stop_event.payload["reason"] == "hangup requested"
+
+
+async def test_a_control_message_that_fails_ends_the_stream_instead_of_orphaning_it(
+    monkeypatch, caplog
+):
+    call, token = await new_call()
+    communicator = await open_stream(call, token)
+    await communicator.send_to(text_data=start())
+
+    async def broken(self, action: str) -> None:
+        raise RuntimeError("control went wrong")
+
+    monkeypatch.setattr(MediaSession, "on_control", broken)
+    assert await notify_stream(call.pk, "hangup")
+    output = await communicator.receive_output(timeout=2)
+    assert (output["type"], output["code"]) == ("websocket.close", 1011)
+    assert "control message stream.control failed" in caplog.text
+    await communicator.disconnect()
+    await tasks.drain()
+
+
+async def test_media_and_control_messages_are_handled_one_at_a_time():
+    call, token = await new_call()
+    communicator = await open_stream(call, token)
+    await communicator.send_to(text_data=start())
+    inside = 0
+    overlaps = 0
+    original = MediaSession.on_text
+
+    async def slow_on_text(self, text: str) -> None:
+        nonlocal inside, overlaps
+        inside += 1
+        overlaps += inside > 1
+        await asyncio.sleep(0.01)  # a frame whose handling yields, as persisting does
+        await original(self, text)
+        inside -= 1
+
+    async def counting_on_control(self, action: str) -> None:
+        nonlocal overlaps
+        overlaps += inside > 0
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MediaSession, "on_text", slow_on_text)
+        patch.setattr(MediaSession, "on_control", counting_on_control)
+        for chunk in range(1, 6):
+            await communicator.send_to(text_data=media(chunk, b"\xff" * 160))
+        for _ in range(5):
+            assert await notify_stream(call.pk, "noop")
+            await asyncio.sleep(0.004)
+        await asyncio.sleep(0.1)
+    assert overlaps == 0
+    await communicator.disconnect()
+    await tasks.drain()
 
 
 async def test_the_stream_joins_its_calls_group():
