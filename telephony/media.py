@@ -105,6 +105,8 @@ class MediaSession:
         self._sender_task: asyncio.Task[None] | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._finished = False
+        self._in_frame = False
+        self._fed_in_frame = False
         self._auth_token: str | None = None
         self.end_reason = ""
 
@@ -206,8 +208,17 @@ class MediaSession:
         if seq is None:
             raise _BadFrame("bad_sequence_number")
         self._note_arrival(len(payload))
-        for released in self.reorder.push(seq, payload):
-            self._deliver(released)
+        # A bridge that answers from inside feed_caller_audio (echo does) has its audio sent
+        # from this task right after, rather than by waking the sender for every frame.
+        self._in_frame = True
+        try:
+            for released in self.reorder.push(seq, payload):
+                self._deliver(released)
+        finally:
+            self._in_frame = False
+        if self._fed_in_frame:
+            self._fed_in_frame = False
+            await self.sender.send_due()
 
     def _note_arrival(self, size: int) -> None:
         now = self._clock()
@@ -282,7 +293,8 @@ class MediaSession:
             return
         if sample_rate != self.out_codec.sample_rate:
             samples = self._resample(samples, sample_rate)
-        self.sender.feed(self.out_codec.encode(samples))
+        self.sender.feed(self.out_codec.encode(samples), wake=not self._in_frame)
+        self._fed_in_frame = self._fed_in_frame or self._in_frame
         self._frames_since_mark += max(1, len(samples) // self.out_codec.frame_samples)
         if self._frames_since_mark >= MARK_EVERY_FRAMES:
             self._place_mark()

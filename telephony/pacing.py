@@ -87,7 +87,9 @@ class Pacer:
 
     An underrun is an audible gap: the far end has run out (now >= playout_end)
     while the agent is mid-utterance and we have nothing to send. `note_idle()`
-    counts one per dry spell; the next send ends the spell.
+    counts one per dry spell; the next send ends the spell. `pending_underrun()`
+    says whether a spell is under way that nobody has counted yet, so a count can
+    be read at any time without waking up to watch the far end run dry.
     """
 
     def __init__(
@@ -126,9 +128,12 @@ class Pacer:
     def ran_dry(self) -> bool:
         return self._clock() >= self._playout_end - _TOLERANCE_S
 
+    def pending_underrun(self, speaking: bool) -> bool:
+        return speaking and not self._in_dry_spell and self.ran_dry()
+
     def note_idle(self, speaking: bool) -> bool:
         """Record that we had nothing to send; return True if that is a new underrun."""
-        if not speaking or self._in_dry_spell or not self.ran_dry():
+        if not self.pending_underrun(speaking):
             return False
         self._in_dry_spell = True
         self.underruns += 1
@@ -165,6 +170,15 @@ class PacedSender:
     agent stops talking, `mark()` to learn when audio has played, and `clear()`
     on barge-in (the caller also sends Telnyx's `clear` event). `run()` is the
     sending loop; `clock` and `sleep` are injectable so tests need no real time.
+
+    A producer that runs in a task of its own and feeds one frame at a time (the
+    echo bridge, from each inbound frame) can instead `feed(..., wake=False)` and
+    then `await send_due()`: what the lead allows goes out from its task at once,
+    and `run()` is woken only for what has to wait. At 50 frames a second per
+    call, that spares the sending task a wake-up per frame.
+
+    Underruns are counted when they can be seen (a frame fed into an empty queue,
+    the loop going idle, or the count being read), never by a timer.
     """
 
     def __init__(
@@ -188,6 +202,9 @@ class PacedSender:
         self._queued_frames = 0
         self._max_queued_frames = max(max_queue_ms // FRAME_MS, 1)
         self._wakeup = asyncio.Event()
+        # Held while a queue item is taken and sent, by run() or by send_due(), so the two
+        # never interleave and frames leave in order.
+        self._sending = asyncio.Lock()
         self._speaking = False
         self._stopping = False
         self._drain = False
@@ -204,12 +221,30 @@ class PacedSender:
 
     # Producer side (synchronous: safe to call from any coroutine on the loop).
 
-    def feed(self, data: bytes) -> int:
-        """Queue encoded audio; return how many whole frames it completed."""
+    def feed(self, data: bytes, *, wake: bool = True) -> int:
+        """Queue encoded audio; return how many whole frames it completed.
+
+        With `wake=False` the caller promises to `await send_due()` next.
+        """
         frames = self._reframer.push(data)
         for frame in frames:
             self._enqueue(frame)
+        if frames and wake:
+            self._wakeup.set()
         return len(frames)
+
+    async def send_due(self) -> None:
+        """Send what is due now from the caller's task; leave the rest to `run()`."""
+        if self._sending.locked() or self._stopping:
+            self._wakeup.set()  # run() is mid-send, or winding down: it takes the queue
+            return
+        async with self._sending:
+            while self._queue and not self._stopping:
+                if isinstance(self._queue[0], bytes) and self._pacer.delay() > 0:
+                    break
+                await self._take()
+        if self._queue or self._stopping:
+            self._wakeup.set()
 
     def end_of_utterance(self) -> None:
         """Queue the remainder padded with silence; silence after it is no underrun."""
@@ -270,7 +305,9 @@ class PacedSender:
 
     @property
     def underruns(self) -> int:
-        return self._pacer.underruns
+        # Counting the spell under way, if any, as it would be once noticed.
+        uncounted = not self._queued_frames and self._pacer.pending_underrun(self._speaking)
+        return self._pacer.underruns + uncounted
 
     @property
     def max_lead_seen_ms(self) -> float:
@@ -300,23 +337,27 @@ class PacedSender:
                 await self._idle()
 
     async def _step(self) -> None:
-        head = self._queue[0]
-        if isinstance(head, bytes):
+        if isinstance(self._queue[0], bytes):
             delay = self._pacer.delay()
             if delay > 0:
                 # Re-read the queue after waking: clear() or close() may have run.
                 await self._sleep(delay)
                 return
-            self._queue.popleft()
+        async with self._sending:
+            if self._queue:  # send_due() may have emptied it while we waited for the lock
+                await self._take()
+
+    async def _take(self) -> None:
+        """Pop the head of the queue and act on it; its time has come."""
+        head = self._queue.popleft()
+        if isinstance(head, bytes):
             self._queued_frames -= 1
             await self._send_frame(head)
         elif isinstance(head, _Mark):
-            self._queue.popleft()
             self.pending_marks.append(head.name)
             if self._send_mark is not None:  # always set: mark() refuses to queue otherwise
                 await self._send_mark(head.name)
         else:
-            self._queue.popleft()
             self._speaking = False
 
     async def _send_frame(self, frame: bytes) -> None:
@@ -331,36 +372,17 @@ class PacedSender:
     async def _idle(self) -> None:
         self._wakeup.clear()
         self._pacer.note_idle(self._speaking)
-        if self._speaking and not self._pacer.ran_dry():
-            # Wake when the far end runs out, so an underrun is counted as it happens.
-            await self._wait_for_wakeup(self._pacer.lead_ms() / 1000)
-        else:
-            await self._wakeup.wait()
-
-    async def _wait_for_wakeup(self, seconds: float) -> None:
-        if self._sleep is asyncio.sleep:
-            # The hot path (an echo or agent feeding one frame at a time goes idle after every
-            # frame): a timer that sets the event costs far less than racing two tasks.
-            timer = asyncio.get_running_loop().call_later(seconds, self._wakeup.set)
-            try:
-                await self._wakeup.wait()
-            finally:
-                timer.cancel()
-            return
-        waiter = asyncio.ensure_future(self._wakeup.wait())
-        sleeper = asyncio.ensure_future(self._sleep(seconds))
-        try:
-            await asyncio.wait((waiter, sleeper), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            sleeper.cancel()
+        await self._wakeup.wait()
 
     def _enqueue(self, frame: bytes) -> None:
+        if not self._queued_frames:
+            # We had nothing to send until now: if the far end ran dry meanwhile, that was an
+            # underrun, and this frame ends it.
+            self._pacer.note_idle(self._speaking)
         self._queue.append(frame)
         self._queued_frames += 1
         if self._queued_frames > self._max_queued_frames:
             self._drop_oldest_frame()
-        self._wakeup.set()
 
     def _drop_oldest_frame(self) -> None:
         # A producer far ahead of real time (or a stalled socket): shed the oldest

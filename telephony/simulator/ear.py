@@ -13,6 +13,7 @@ import base64
 import binascii
 import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -131,7 +132,7 @@ class Ear:
     def _match_echo(self, data: bytes, frame_bytes: int) -> None:
         if self.rtt is None or self.reply is None:
             return
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()  # as the sender stamps it (see MediaCaller._pace)
         # A server may batch frames; each 20 ms slice is matched on its own.
         for offset in range(0, len(data) - frame_bytes + 1, frame_bytes):
             self.rtt.received(audio.reply_key(self.reply, data[offset : offset + frame_bytes]), now)

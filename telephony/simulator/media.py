@@ -13,6 +13,7 @@ import base64
 import contextlib
 import itertools
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -195,6 +196,8 @@ class MediaCaller:
             if delay > 0:
                 await asyncio.sleep(delay)
             index = (chunk - 1) % len(payloads)
+            # Round trips are timed on time.monotonic(): uvloop's loop.time() has 1 ms steps.
+            sent_at = time.monotonic()
             for track in tracks:
                 if self._stopping:
                     return  # `stop` is the stream's last frame (§1.2): no media after it
@@ -218,7 +221,7 @@ class MediaCaller:
             self.stats.frames_sent += 1
             self.stats.bytes_sent += sizes[index]
             if keys is not None and self.rtt is not None and keys[index] is not None:
-                self.rtt.sent(keys[index], loop.time())
+                self.rtt.sent(keys[index], sent_at)
 
     def _echo_keys(self, fmt: tuple[str, int, bool]) -> tuple[bytes | None, ...] | None:
         if self._reply is None or self.rtt is None:

@@ -387,12 +387,70 @@ async def test_sender_counts_one_underrun_per_dry_spell_mid_utterance():
     task = asyncio.create_task(h.sender.run())
     h.sender.feed(bytes(160 * 3))
     await settle()
+    assert h.sender.underruns == 0  # 60 ms still queued at the far end
+    h.time.now += 0.061
     assert h.sender.underruns == 1  # the producer fell behind
+    h.time.now += 0.5
     await settle()
     assert h.sender.underruns == 1  # still the same gap
     h.sender.feed(bytes(160 * 3))
     await settle()
+    assert h.sender.underruns == 1  # the frames that end it
+    h.time.now += 0.061
     assert h.sender.underruns == 2
+    h.sender.close()
+    await task
+    assert h.sender.stats().underruns == 2
+
+
+# PacedSender: sending from the producer's task
+
+
+async def test_send_due_sends_what_the_lead_allows_and_leaves_the_rest_to_run():
+    h = make_harness(max_lead_ms=60)
+    h.sender.feed(bytes(160 * 5), wake=False)
+    await h.sender.send_due()
+    assert len(h.frames) == 3  # 60 ms of lead, sent at once from this task
+    assert set(h.send_times) == {h.time.now}
+    task = asyncio.create_task(h.sender.run())
+    await settle()
+    assert len(h.frames) == 5  # run() paced the other two
+    assert h.send_times[3] == pytest.approx(h.send_times[0] + FRAME_S)
+    h.sender.close()
+    await task
+
+
+async def test_send_due_does_not_wake_the_sender_when_it_sent_everything():
+    h = make_harness()
+    task = asyncio.create_task(h.sender.run())
+    await settle()
+    h.sender.feed(bytes(160), wake=False)
+    await h.sender.send_due()
+    assert len(h.frames) == 1
+    assert not h.sender._wakeup.is_set()  # the sending task sleeps on
+    h.sender.close()
+    await task
+
+
+async def test_send_due_defers_to_run_while_it_is_mid_send():
+    h = make_harness()
+    release = asyncio.Event()
+    sent: list[bytes] = []
+
+    async def slow_send(frame: bytes) -> None:
+        sent.append(frame)
+        await release.wait()
+
+    h.sender._send = slow_send
+    task = asyncio.create_task(h.sender.run())
+    h.sender.feed(b"\x01" * 160)
+    await settle()  # run() is inside the send of frame 1
+    h.sender.feed(b"\x02" * 160, wake=False)
+    await h.sender.send_due()
+    assert sent == [b"\x01" * 160]  # frame 2 waits its turn rather than overtaking
+    release.set()
+    await settle()
+    assert sent == [b"\x01" * 160, b"\x02" * 160]
     h.sender.close()
     await task
 
