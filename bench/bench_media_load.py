@@ -1,13 +1,21 @@
-"""Media load: N simultaneous full-duplex calls against phonebridge, echo bridge.
+"""Media load: N simultaneous full-duplex calls against one phonebridge process, echo bridge.
 
-Starts phonebridge under daphne (one process, or two behind PostgreSQL and Redis with
---workers 2) and the simulated carrier in this process. For each N it rings N calls at once
-(spread over one second, as calls arrive), each streaming real speech in 20 ms frames for
---duration seconds, and reports: frames lost (sent by the caller but never echoed back),
-round-trip p50/p99 (caller frame out → the same audio back), the largest gap in what the
-caller heard, and the server's CPU per call.
+Starts phonebridge under uvicorn (as in production; --server daphne to compare), or two
+workers behind PostgreSQL and Redis with --workers 2, and plays the carrier in this process.
+For each N it rings N calls, --arrival-rate a second, each streaming real speech in 20 ms
+frames for --duration seconds and then half a second of silence before it hangs up (so every
+echo of its speech has time to come back). Reported per N:
 
-    uv run python bench/bench_media_load.py --levels 25,50,100,150 --duration 10
+- lost: speech frames sent by the caller whose echo never came back;
+- rtt p50/p99: caller frame out -> the same audio back, over every frame of every call;
+- max gap: the largest gap in what the callers heard;
+- CPU ms/call/s: the server's CPU (all threads, user + system) per call-second, over the whole
+  run including call set-up and tear-down, and "steady" while all N calls are streaming;
+- server CPU and gen CPU: the server's and this load generator's CPU, in % of one core. The
+  two share the machine; a generator near 100% makes the figures pessimistic.
+
+    uv run python bench/bench_media_load.py --levels 25,50,100,150
+    uv run python bench/bench_media_load.py --levels 150 --arrival-rate 150   # all in 1 s
     uv run python bench/bench_media_load.py --workers 2 --levels 50,100,150
 """
 
@@ -22,6 +30,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import uvloop
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "phonebridge.settings")
@@ -35,6 +45,11 @@ from tests.services import Worker, manage, postgres_server, redis_server, worker
 SEED = b"\x07" * 32
 NUMBER = "+15550900001"
 TICKS = os.sysconf("SC_CLK_TCK")
+QUIET_TAIL_S = 0.5
+HEADER = (
+    f"{'calls':>5} {'failed':>6} {'frames':>9} {'lost':>6} {'rtt p50':>8} {'rtt p99':>8} "
+    f"{'max gap':>8} {'CPU ms/call/s':>13} {'steady':>6} {'server CPU':>10} {'gen CPU':>8}"
+)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -42,11 +57,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
-async def ring_all(carrier: Carrier, n: int, duration: float) -> list:
+def server_cpu(workers: list[Worker]) -> float:
+    return sum(cpu_seconds(w.process.pid) for w in workers if w.process is not None)
+
+
+async def ring_all(carrier: Carrier, n: int, rate: float, duration: float) -> list:
     async def one(i: int):  # type: ignore[no-untyped-def]
-        await asyncio.sleep(i / n)  # arrivals spread over a second
+        await asyncio.sleep(i / rate)
         return await carrier.start_inbound_call(
-            from_=f"+1555300{i:04d}", to=NUMBER, duration_s=duration
+            from_=f"+1555300{i:04d}",
+            to=NUMBER,
+            duration_s=duration + QUIET_TAIL_S,
+            quiet_tail_s=QUIET_TAIL_S,
         )
 
     calls = await asyncio.gather(*(one(i) for i in range(n)))
@@ -54,26 +76,60 @@ async def ring_all(carrier: Carrier, n: int, duration: float) -> list:
     return list(calls)
 
 
-def summarize(n: int, calls: list, cpu: float, duration: float) -> str:
+async def steady_cpu(workers: list[Worker], start: float, end: float, n: int) -> float | None:
+    """Server CPU per call-second between `start` and `end` (monotonic), or None if too short."""
+    if end - start < 2:
+        return None
+    await asyncio.sleep(max(start - time.monotonic(), 0))
+    began, cpu = time.monotonic(), server_cpu(workers)
+    await asyncio.sleep(max(end - time.monotonic(), 0))
+    return (server_cpu(workers) - cpu) / (time.monotonic() - began) / n * 1000
+
+
+def summarize(
+    n: int, calls: list, cpu: float, gen_cpu: float, span: float, steady: float | None
+) -> str:
     reports = [r for call in calls for r in call.media_reports]
     sent = sum(r.frames_sent for r in reports)
-    received = sum(r.frames_received for r in reports)
+    lost = sum(r.echoes_missing for r in reports)
     rtts = [ms for r in reports for ms in r.rtt_ms]
     failed = sum(
         1 for call in calls if not call.media_reports or call.hangup_cause != "normal_clearing"
     )
     p50, p99 = percentile(rtts, 50) or 0, percentile(rtts, 99) or 0
     gap = max((r.max_gap_ms for r in reports), default=0)
-    cpu_ms = cpu / n / duration * 1000
-    return f"{n:>5} {failed:>6} {sent:>9} {sent - received:>7} {p50:>8.1f} {p99:>8.1f} {gap:>8.0f} {cpu_ms:>12.1f}"
+    steady_text = "-" if steady is None else f"{steady:.1f}"
+    return (
+        f"{n:>5} {failed:>6} {sent:>9} {lost:>6} {p50:>8.1f} {p99:>8.1f} {gap:>8.0f}"
+        f" {cpu / n / span * 1000:>13.1f} {steady_text:>6}"
+        f" {cpu / span * 100:>9.0f}% {gen_cpu / span * 100:>7.0f}%"
+    )
+
+
+async def run_level(
+    carrier: Carrier, workers: list[Worker], n: int, rate: float, duration: float
+) -> str:
+    cpu, gen_cpu = server_cpu(workers), time.process_time()
+    started = time.monotonic()
+    ringing = asyncio.ensure_future(ring_all(carrier, n, rate, duration))
+    # Steady state: from a second and a half after the last call rang (answer, connect) to
+    # half a second before the first one goes quiet.
+    steady = await steady_cpu(workers, started + n / rate + 1.5, started + duration - 0.5, n)
+    calls = await ringing
+    span = time.monotonic() - started
+    cpu, gen_cpu = server_cpu(workers) - cpu, time.process_time() - gen_cpu
+    return summarize(n, calls, cpu, gen_cpu, span, steady)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="25,50,100,150")
-    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--duration", type=float, default=25.0, help="seconds of speech a call")
+    parser.add_argument(
+        "--arrival-rate", type=float, default=10.0, help="new calls a second while ringing N"
+    )
     parser.add_argument("--workers", type=int, choices=(1, 2), default=1)
-    parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+    parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn")
     args = parser.parse_args()
 
     carrier = Carrier(signing_seed=SEED, webhook_backoff_s=0.5, dial_rate_limit=None)
@@ -106,18 +162,14 @@ async def main() -> None:
                     webhook_event_url=f"{workers[0].url}/telnyx/events", phone_number=NUMBER
                 )
                 print(
-                    f"phonebridge: {args.workers} {args.server} worker(s), echo bridge, PCMU, {args.duration:.0f} s calls"
+                    f"phonebridge: {args.workers} {args.server} worker(s), echo bridge, PCMU;"
+                    f" {args.arrival_rate:g} new calls/s, {args.duration:g} s of speech each;"
+                    f" {os.cpu_count()} CPUs shared with the load generator"
                 )
-                print(
-                    f"{'calls':>5} {'failed':>6} {'frames':>9} {'lost':>7} {'rtt p50':>8} {'rtt p99':>8} {'max gap':>8} {'CPU ms/call/s':>12}"
-                )
+                print(HEADER)
                 for n in (int(x) for x in args.levels.split(",")):
-                    before = sum(cpu_seconds(w.process.pid) for w in workers)
-                    started = time.monotonic()
-                    calls = await ring_all(carrier, n, args.duration)
-                    elapsed = time.monotonic() - started
-                    cpu = sum(cpu_seconds(w.process.pid) for w in workers) - before
-                    print(summarize(n, calls, cpu, max(args.duration, elapsed - 2)), flush=True)
+                    line = await run_level(carrier, workers, n, args.arrival_rate, args.duration)
+                    print(line, flush=True)
                     await asyncio.sleep(2)
             finally:
                 for worker in workers:
@@ -125,4 +177,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop.run(main())  # the load generator shares the machine: keep its own cost down

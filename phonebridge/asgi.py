@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -12,6 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "phonebridge.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 from phonebridge.lean import LeanASGIHandler, route_paths  # noqa: E402
 from phonebridge.routing import websocket_urlpatterns  # noqa: E402
@@ -31,6 +33,18 @@ class WorkerTasks:
         return await self.app(scope, receive, send)
 
 
+def _prepare_worker() -> None:
+    """Do at start-up what would otherwise stall the event loop while calls are streaming."""
+    # The URLconf (and the admin it imports) loads on the first request otherwise: the first
+    # webhook of a fresh worker would hold up every stream for tens of milliseconds.
+    get_resolver().url_patterns  # noqa: B018
+    # Django, the apps and their modules are hundreds of thousands of objects that live as
+    # long as the process. Freezing them keeps them out of the cyclic collector, whose full
+    # collections would otherwise walk them all: a 40 ms pause mid-call at 150 calls.
+    gc.collect()
+    gc.freeze()
+
+
 application = WorkerTasks(
     ProtocolTypeRouter(
         {
@@ -42,3 +56,6 @@ application = WorkerTasks(
         }
     )
 )
+
+
+_prepare_worker()

@@ -156,6 +156,7 @@ class MediaCaller:
         stats.underruns = self.ear.playout.underruns
         stats.underrun_ms = self.ear.playout.underrun_s * 1000
         stats.rtt_ms = self.rtt.samples_ms if self.rtt else []
+        stats.echoes_missing = self.rtt.missing if self.rtt else 0
 
     def _start_frame(self) -> dict[str, Any]:
         call = self.call
@@ -189,6 +190,13 @@ class MediaCaller:
         tracks = _tracks(self.stream.track)
         loop = asyncio.get_running_loop()
         started = loop.time()
+        # The quiet tail: the last seconds before the caller hangs up are silence, so that
+        # every echo of its speech is back before `stop` (load tests count missing echoes).
+        quiet_after = (
+            self.scenario.duration_s - self.scenario.quiet_tail_s
+            if self.scenario.quiet_tail_s and self.scenario.hangup_by == "caller"
+            else float("inf")
+        )
         held: str | None = None
         for chunk in itertools.count(1):
             # An absolute schedule: a late wake-up is caught up on, never accumulated as drift.
@@ -196,13 +204,14 @@ class MediaCaller:
             if delay > 0:
                 await asyncio.sleep(delay)
             index = (chunk - 1) % len(payloads)
+            quiet = (chunk - 1) * FRAME_S >= quiet_after
             # Round trips are timed on time.monotonic(): uvloop's loop.time() has 1 ms steps.
             sent_at = time.monotonic()
             for track in tracks:
                 if self._stopping:
                     return  # `stop` is the stream's last frame (§1.2): no media after it
                 self._seq += 1
-                payload = payloads[index] if track == "inbound" else silence
+                payload = payloads[index] if track == "inbound" and not quiet else silence
                 text = _MEDIA_TEMPLATE % (
                     self._seq,
                     self.stream.stream_id,
@@ -220,7 +229,7 @@ class MediaCaller:
                     held = None
             self.stats.frames_sent += 1
             self.stats.bytes_sent += sizes[index]
-            if keys is not None and self.rtt is not None and keys[index] is not None:
+            if keys is not None and self.rtt is not None and keys[index] is not None and not quiet:
                 self.rtt.sent(keys[index], sent_at)
 
     def _echo_keys(self, fmt: tuple[str, int, bool]) -> tuple[bytes | None, ...] | None:

@@ -71,8 +71,15 @@ class RttTracker:
         self._order: deque[tuple[float, bytes]] = deque()
         self._horizon_s = horizon_s
         self.samples_ms: list[float] = []
+        self.tracked = 0  # frames sent whose echo is looked for
+
+    @property
+    def missing(self) -> int:
+        """Tracked frames whose echo never came back (or came after the horizon)."""
+        return self.tracked - len(self.samples_ms)
 
     def sent(self, key: bytes, at: float) -> None:
+        self.tracked += 1
         self._sent.setdefault(key, deque()).append(at)
         self._order.append((at, key))
         while self._order and at - self._order[0][0] > self._horizon_s:
@@ -105,6 +112,7 @@ class MediaStats:
     dtmf_sent: int = 0
     errors_sent: list[int] = field(default_factory=list)
     rtt_ms: list[float] = field(default_factory=list)
+    echoes_missing: int = 0  # speech frames sent whose echo never came back
     max_gap_ms: float = 0.0
     underruns: int = 0
     underrun_ms: float = 0.0

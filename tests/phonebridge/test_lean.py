@@ -14,6 +14,9 @@ from django.urls import path
 
 from phonebridge.lean import LeanASGIHandler
 
+# Django closes stale connections when a request starts and ends, on the sync thread.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 sync_threads: list[int] = []
 follow_ups: list[asyncio.Task[int]] = []
 

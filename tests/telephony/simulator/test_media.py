@@ -262,6 +262,34 @@ async def test_it_measures_the_round_trip_through_an_echoing_server(echo_server)
     assert stats.max_gap_ms < 100
 
 
+async def test_with_a_quiet_tail_every_echo_is_back_before_the_stop(echo_server):
+    media, _ = caller_for(echo_server.url, Scenario(duration_s=1.5, quiet_tail_s=0.5))
+    task = await running(media)
+    await asyncio.sleep(1.5)
+    tail = [f["media"]["payload"] for f in echo_server.frames[-20:] if f["event"] == "media"]
+    await media.stop()
+    await task
+
+    silence = base64.b64encode(get_codec("PCMU").silence(160)).decode()
+    assert set(tail) == {silence}  # the last half second is codec silence
+    assert media.rtt is not None
+    assert media.rtt.tracked > 10
+    assert media.stats.echoes_missing == 0
+    assert len(media.stats.rtt_ms) == media.rtt.tracked
+
+
+async def test_echoes_that_never_come_back_are_counted_missing(echo_server):
+    echo_server.echo = False
+    media, _ = caller_for(echo_server.url)
+    task = await running(media)
+    await echo_server.wait_frames("media", 40)
+    await media.stop()
+    await task
+
+    assert media.stats.echoes_missing == media.rtt.tracked > 0
+    assert media.stats.rtt_ms == []
+
+
 async def test_it_matches_an_echo_transcoded_to_another_codec(echo_server):
     echo_server.echo = False
     media, _ = caller_for(echo_server.url, Scenario(codec="PCMA"), bidirectional_codec="PCMU")
