@@ -36,6 +36,7 @@ AUTH_HEADER = b"x-telnyx-streaming-auth-token"
 class MediaStreamConsumer(AsyncWebsocketConsumer):
     session: MediaSession | None = None
     group: str = ""
+    _send_failed = False
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:  # type: ignore[override]
         """Serve the socket: Channels' AsyncConsumer.__call__, with a cheaper loop.
@@ -66,6 +67,10 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
                 relay.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await relay
+            if self.session is not None and not self.session.finished:
+                # Only a bug gets here (the disconnect handler finishes normally): still save
+                # what the call's statistics and recording hold.
+                await asyncio.shield(self.session.finish("media consumer failed"))
 
     async def _relay_channel_layer(self, lock: asyncio.Lock) -> None:
         assert self.channel_layer is not None
@@ -132,10 +137,22 @@ class MediaStreamConsumer(AsyncWebsocketConsumer):
 
     # MediaSession's transport
     async def send_text(self, text: str) -> None:
-        await self.send(text_data=text)
+        try:
+            await self.send(text_data=text)
+        except Exception as exc:
+            # The peer is gone (Telnyx closes right after `stop`, and frames received before it
+            # are still being answered). Each server says so its own way (daphne: autobahn's
+            # Disconnected; uvicorn: ClientDisconnected). The disconnect that follows ends the
+            # session; failing here would lose its statistics.
+            if not self._send_failed:
+                logger.info("media socket closed under us: %s", exc)
+            self._send_failed = True
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:  # type: ignore[override]
-        await super().close(code=code, reason=reason)
+        try:
+            await super().close(code=code, reason=reason)
+        except Exception as exc:  # already closed by the peer, as in send_text
+            logger.info("media socket already closed: %s", exc)
 
     @database_sync_to_async
     def _authorize(self, call_id: str, token: str) -> Call | None:

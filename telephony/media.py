@@ -110,6 +110,10 @@ class MediaSession:
         self._auth_token: str | None = None
         self.end_reason = ""
 
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
     def expect_auth_token(self, token: str) -> None:
         """Require `connected.x-telnyx-streaming-auth-token` to equal `token` before anything else."""
         self._auth_token = token

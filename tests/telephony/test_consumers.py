@@ -20,7 +20,9 @@ from django.utils import timezone
 from calls.models import Call, CallEvent
 from phonebridge.routing import websocket_urlpatterns
 from telephony import tasks
+from telephony.bridges.echo import EchoBridge
 from telephony.codecs import alaw_decode, alaw_encode, l16_encode, ulaw_encode
+from telephony.consumers import MediaStreamConsumer
 from telephony.control import group_name, notify_stream
 from telephony.media import MediaSession
 
@@ -423,6 +425,47 @@ async def test_media_and_control_messages_are_handled_one_at_a_time():
     assert overlaps == 0
     await communicator.disconnect()
     await tasks.drain()
+
+
+async def test_sends_on_a_socket_the_peer_already_closed_do_not_lose_the_statistics(
+    monkeypatch,
+):
+    call, token = await new_call()
+    communicator = await open_stream(call, token)
+    await communicator.send_to(text_data=start())
+
+    async def peer_gone(self, text_data=None, bytes_data=None, close=False) -> None:
+        raise ConnectionError("Attempt to send on a closed protocol")
+
+    monkeypatch.setattr(MediaStreamConsumer, "send", peer_gone)
+    for chunk in range(1, 6):
+        await communicator.send_to(text_data=media(chunk, b"\x11" * 160))
+    await communicator.disconnect(code=1005)
+    await tasks.drain()
+    await call.arefresh_from_db()
+    assert call.frames_in == 5
+    assert await CallEvent.objects.filter(call=call, type="media.stop").aexists()
+
+
+async def test_a_consumer_that_fails_mid_frame_still_saves_the_statistics(monkeypatch):
+    call, token = await new_call()
+    communicator = await open_stream(call, token)
+    await communicator.send_to(text_data=start())
+    await communicator.send_to(text_data=media(1, b"\x11" * 160))
+    assert json.loads(await communicator.receive_from(timeout=2))["event"] == "media"
+
+    def broken(self, samples) -> None:
+        raise RuntimeError("bridge bug")
+
+    monkeypatch.setattr(EchoBridge, "feed_caller_audio", broken)
+    await communicator.send_to(text_data=media(2, b"\x11" * 160))
+    with pytest.raises(RuntimeError, match="bridge bug"):
+        await communicator.receive_output(timeout=2)
+    await tasks.drain()
+    await call.arefresh_from_db()
+    assert call.frames_in == 2
+    stop = await CallEvent.objects.aget(call=call, type="media.stop")
+    assert stop.payload["reason"] == "media consumer failed"
 
 
 async def test_the_stream_joins_its_calls_group():
