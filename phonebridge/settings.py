@@ -127,7 +127,14 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "telephony.channel_layer.ResilientRedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            "CONFIG": {
+                # redis-py 8 gives up reading after 5 s by default, exactly as long as the
+                # channel layer's blocking pop waits: the two raced, and under uvloop the
+                # timeout often won, every 5 s on every stream. Read for longer than the pop.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "capacity": 1500,
+                "expiry": 30,
+            },
         }
     }
 else:

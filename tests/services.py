@@ -152,14 +152,14 @@ def postgres_server() -> Iterator[Postgres]:
 
 @dataclass
 class Worker:
-    """One phonebridge server process (daphne, or uvicorn), as in production."""
+    """One phonebridge server process: uvicorn as the README deploys it, or daphne."""
 
     name: str
     port: int
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
-    server: str = "daphne"
+    server: str = "uvicorn"
 
     @property
     def host(self) -> str:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from channels_redis.core import RedisChannelLayer
+
 PROBE = """
 import json
 from django.conf import settings
@@ -53,7 +55,10 @@ def test_without_redis_url_the_channel_layer_is_in_memory():
 def test_redis_url_selects_the_redis_channel_layer():
     loaded = load_settings(SECRET_KEY="x", REDIS_URL="redis://127.0.0.1:6390/2")
     assert loaded["layer"] == "telephony.channel_layer.ResilientRedisChannelLayer"
-    assert loaded["hosts"] == ["redis://127.0.0.1:6390/2"]
+    (host,) = loaded["hosts"]
+    assert host["address"] == "redis://127.0.0.1:6390/2"
+    # Longer than channels_redis's 5 s blocking pop, or every idle receive times out.
+    assert host["socket_timeout"] > RedisChannelLayer.brpop_timeout
 
 
 def test_the_default_database_is_a_sqlite_file_in_the_project():
