@@ -1,12 +1,13 @@
-"""Webhook latency on SQLite: daphne serving phonebridge, signed webhooks over real HTTP.
+"""Webhook latency on SQLite: uvicorn serving phonebridge, signed webhooks over real HTTP.
 
-Starts phonebridge under daphne (a separate process, as in production) on a fresh SQLite file,
+Starts phonebridge under uvicorn (a separate process, as in production; --server daphne to
+compare) on a fresh SQLite file,
 a Telnyx stand-in that answers every command with 200 (commands run after the 2xx, so they
 must not show in the latency), then replays whole inbound call lifecycles (initiated,
 answered, streaming.started, dtmf, streaming.stopped, hangup, plus one duplicate delivery per
 call) with N calls in flight at once, and prints p50/p99/max per event type.
 
-    uv run python bench/bench_webhooks.py [--calls 300] [--concurrency 10]
+    uv run python bench/bench_webhooks.py [--calls 300] [--concurrency 10] [--server daphne]
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne")
+    parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn")
     args = parser.parse_args()
 
     stand_in_port, server_port = free_port(), free_port()
