@@ -106,7 +106,6 @@ class MediaSession:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._finished = False
         self._in_frame = False
-        self._fed_in_frame = False
         self._auth_token: str | None = None
         self.end_reason = ""
 
@@ -220,8 +219,7 @@ class MediaSession:
                 self._deliver(released)
         finally:
             self._in_frame = False
-        if self._fed_in_frame:
-            self._fed_in_frame = False
+        if self.sender.queued_frames:
             await self.sender.send_due()
 
     def _note_arrival(self, size: int) -> None:
@@ -298,7 +296,6 @@ class MediaSession:
         if sample_rate != self.out_codec.sample_rate:
             samples = self._resample(samples, sample_rate)
         self.sender.feed(self.out_codec.encode(samples), wake=not self._in_frame)
-        self._fed_in_frame = self._fed_in_frame or self._in_frame
         self._frames_since_mark += max(1, len(samples) // self.out_codec.frame_samples)
         if self._frames_since_mark >= MARK_EVERY_FRAMES:
             self._place_mark()
