@@ -86,15 +86,10 @@ def _fresh_telnyx_clients():
 def live_asgi(transactional_db, settings):
     """phonebridge's ASGI app on a free port; PUBLIC_HOST points at it."""
     from phonebridge.asgi import application
-    from tests.live import LiveServer
+    from tests.live import serving
 
-    server = LiveServer(application).start()
-    settings.PUBLIC_HOST = server.host
-    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
-    try:
+    with serving(application, settings) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -10,12 +10,35 @@ import asyncio
 import concurrent.futures
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import uvicorn
 
 T = TypeVar("T")
+
+
+async def read_body(receive: Any) -> bytes:
+    """An ASGI HTTP request's whole body, for the stand-in servers tests run."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
+@contextmanager
+def serving(app: Any, settings: Any) -> Iterator[LiveServer]:
+    """`app` on a free port for the length of the block, with PUBLIC_HOST pointing at it."""
+    server = LiveServer(app).start()
+    settings.PUBLIC_HOST = server.host
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def free_port() -> int:

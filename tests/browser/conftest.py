@@ -63,15 +63,10 @@ def live_asgi(transactional_db, settings):
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     from phonebridge.asgi import application
-    from tests.live import LiveServer
+    from tests.live import serving
 
-    server = LiveServer(ASGIStaticFilesHandler(application)).start()
-    settings.PUBLIC_HOST = server.host
-    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
-    try:
+    with serving(ASGIStaticFilesHandler(application), settings) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ import numpy as np
 import uvicorn
 from pyee.asyncio import AsyncIOEventEmitter
 
+from tests.live import read_body
+
 API_KEY = "stream-test-key"
 API_SECRET = "stream-test-secret-long-enough-for-hs256-keys"
 
@@ -156,12 +158,7 @@ class AgentServer:
         self.url = ""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         method, parts = scope["method"], scope["path"].strip("/").split("/")
         self.requests.append((method, scope["path"], json.loads(body) if body else {}))
         status, answer = await self._answer(method, parts, json.loads(body) if body else {})

@@ -17,6 +17,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from telephony.simulator.carrier import Carrier
 from telephony.simulator.server import running_simulator, serve_asgi
+from tests.live import read_body
 
 API_KEY = "KEYTEST"
 APP_ID = "1000000000000000001"
@@ -65,12 +66,7 @@ class WebhookReceiver:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         status = self.statuses.popleft() if self.statuses else 200
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         if self.delay_s:
