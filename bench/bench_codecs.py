@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from telephony.codecs import get_codec
+from telephony.media.codecs import get_codec
 
 NUMBER = 20_000
 REPEAT = 5

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from getstream.video.rtc import AudioFormat, PcmData
 
 from telephony.bridges.downlink import Downlink
-from telephony.codecs import get_codec
-from telephony.pacing import Reframer
+from telephony.media.codecs import get_codec
+from telephony.media.pacing import Reframer
 
 RATE_IN, RATE_OUT = 48000, 8000
 AMPLITUDE = 10000  # -10 dBFS, a loud voice

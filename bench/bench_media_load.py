@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "phonebridge.settings")
 
-from telephony.simulator.carrier import Carrier  # noqa: E402
-from telephony.simulator.playout import percentile  # noqa: E402
-from telephony.simulator.server import running_simulator  # noqa: E402
+from telephony.telnyx.simulator.carrier import Carrier  # noqa: E402
+from telephony.telnyx.simulator.playout import percentile  # noqa: E402
+from telephony.telnyx.simulator.server import running_simulator  # noqa: E402
 from tests.live import free_port  # noqa: E402
 from tests.services import Worker, manage, postgres_server, redis_server, worker_env  # noqa: E402
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from telephony.codecs import get_codec
-from telephony.pacing import PacedSender
-from telephony.reorder import ReorderBuffer
+from telephony.media.codecs import get_codec
+from telephony.media.pacing import PacedSender
+from telephony.media.reorder import ReorderBuffer
 
 FRAMES = 48_000  # 16 minutes of audio; a multiple of every chunk size below
 

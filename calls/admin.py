@@ -30,8 +30,8 @@ from calls.export import csv_response
 from calls.forms import DtmfForm, TransferForm
 from calls.live import call_marker
 from calls.models import Call, CallEvent, TelnyxCommand
-from telephony import services
-from telephony.client import TelnyxError
+from telephony import actions
+from telephony.telnyx.client import TelnyxError
 
 admin.site.site_header = "phonebridge"
 admin.site.site_title = "phonebridge"
@@ -269,7 +269,7 @@ class CallAdmin(admin.ModelAdmin):
             return
         for call in live:
             try:
-                async_to_sync(services.hang_up)(call=call)
+                async_to_sync(actions.hang_up)(call=call)
             except TelnyxError as exc:
                 self.message_user(request, f"{call}: {exc.for_humans()}", messages.ERROR)
             else:

@@ -2,7 +2,7 @@
 
 Every view is wrapped in `admin_site.admin_view` (staff login, CSRF, no caching) and checks
 the model permission it needs: view for reading, change for steering a live call, the
-custom `calls.dial_call` for placing calls. Telnyx work goes through telephony.services,
+custom `calls.dial_call` for placing calls. Telnyx work goes through telephony.actions,
 which logs each command on the call; failures reach the operator through message_user.
 """
 
@@ -35,8 +35,8 @@ from calls.detail import detail_context, render_fragments
 from calls.forms import DialForm, DtmfForm, SimulateInboundForm, TransferForm
 from calls.models import Call, CallEvent
 from calls.ranges import ranged_file_response
-from telephony import services
-from telephony.client import TelnyxError
+from telephony import actions
+from telephony.telnyx.client import TelnyxError
 
 if TYPE_CHECKING:
     from calls.admin import CallAdmin
@@ -116,13 +116,13 @@ class CallConsole:
     def _place_call(self, request: HttpRequest, form: DialForm) -> HttpResponse:
         data = form.cleaned_data
         try:
-            call = async_to_sync(services.place_call)(
+            call = async_to_sync(actions.place_call)(
                 to=data["to"],
                 from_=data["from_number"],
                 amd=data["amd"] or None,
                 custom_data=form.custom_data(),
             )
-        except services.CallFailed as exc:
+        except actions.CallFailed as exc:
             self._tell(request, f"Telnyx refused the call: {exc.error.for_humans()}", "error")
             return self._to_call(exc.call)
         self._tell(request, f"Dialing {call.to_number} from {call.from_number}.", "success")
@@ -144,7 +144,7 @@ class CallConsole:
 
     def _start_simulated_call(self, request: HttpRequest, data: dict[str, Any]) -> None:
         try:
-            from telephony.simulator.embedded import simulate_inbound_call
+            from telephony.telnyx.simulator.embedded import simulate_inbound_call
         except ImportError:
             self._tell(request, "The embedded Telnyx simulator is not available.", "error")
             return
@@ -228,7 +228,7 @@ class CallConsole:
         return self._to_call(call)
 
     def _hang_up(self, request: HttpRequest, call: Call) -> None:
-        self.run(request, services.hang_up, "Hang-up sent.", call=call)
+        self.run(request, actions.hang_up, "Hang-up sent.", call=call)
 
     def _transfer(self, request: HttpRequest, call: Call) -> None:
         form = TransferForm(request.POST)
@@ -236,7 +236,7 @@ class CallConsole:
             self._tell(request, _form_errors(form), "error")
             return
         to = form.cleaned_data["to"]
-        self.run(request, services.transfer, f"Transferring to {to}.", call=call, to=to)
+        self.run(request, actions.transfer, f"Transferring to {to}.", call=call, to=to)
 
     def _send_dtmf(self, request: HttpRequest, call: Call) -> None:
         form = DtmfForm(request.POST)
@@ -244,13 +244,13 @@ class CallConsole:
             self._tell(request, _form_errors(form), "error")
             return
         digits = form.cleaned_data["digits"]
-        self.run(request, services.send_dtmf, f"Sent DTMF {digits}.", call=call, digits=digits)
+        self.run(request, actions.send_dtmf, f"Sent DTMF {digits}.", call=call, digits=digits)
 
     def _start_recording(self, request: HttpRequest, call: Call) -> None:
-        self.run(request, services.start_recording, "Telnyx recording started.", call=call)
+        self.run(request, actions.start_recording, "Telnyx recording started.", call=call)
 
     def _stop_recording(self, request: HttpRequest, call: Call) -> None:
-        self.run(request, services.stop_recording, "Telnyx recording stopped.", call=call)
+        self.run(request, actions.stop_recording, "Telnyx recording stopped.", call=call)
 
     def run(
         self,

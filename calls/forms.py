@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from telephony.services import AMD_MODES, InvalidNumber, validate_e164
+from telephony.actions import AMD_MODES, InvalidNumber, validate_e164
 
 DTMF = re.compile(r"[0-9A-D*#wW]{1,32}")
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from telephony.routing import websocket_urlpatterns as telephony_routes
+from telephony.telnyx.routing import websocket_urlpatterns as telephony_routes
 
 websocket_urlpatterns = [*telephony_routes]

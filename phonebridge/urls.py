@@ -9,6 +9,6 @@ from telephony.metrics import metrics_view
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
-    path("telnyx/", include("telephony.urls")),
+    path("telnyx/", include("telephony.telnyx.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from telephony.webhooks import load_public_key
+from telephony.telnyx.webhooks import load_public_key
 
 SUPPORTED_BIDIRECTIONAL_CODECS = ("PCMU", "PCMA", "L16")
 TARGET_LEGS = ("self", "opposite", "both")

@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 
-from telephony.webhooks import verification_disabled
+from telephony.telnyx.webhooks import verification_disabled
 
 
 def telephony_mode(request: HttpRequest) -> dict[str, Any]:

@@ -1,48 +1,7 @@
-"""What `provision_telnyx` changed on the Telnyx account, so `--teardown` undoes exactly that."""
+"""The telephony app's models live beside the carrier they describe; Django finds them here."""
 
 from __future__ import annotations
 
-from django.db import models
-from django.db.models import Q
-from django.utils import timezone
+from telephony.telnyx.models import TelnyxProvisioning
 
-
-class TelnyxProvisioning(models.Model):
-    """One set-up of one phone number; rows stay as history once torn down."""
-
-    phone_number = models.CharField(max_length=16)
-    phone_number_id = models.CharField(max_length=64)
-    app_id = models.CharField(max_length=64)
-    app_name = models.CharField(max_length=255)
-    # Teardown deletes the app only when this is true: an app the user made survives.
-    app_created_by_us = models.BooleanField(default=False)
-    # True once we re-routed the number; previous_connection_id is then what to restore
-    # ("" when the number had no connection).
-    number_routed_by_us = models.BooleanField(default=False)
-    previous_connection_id = models.CharField(max_length=64, blank=True)
-    webhook_event_url = models.CharField(max_length=500)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-    torn_down_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name = "Telnyx provisioning"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["phone_number"],
-                condition=Q(torn_down_at__isnull=True),
-                name="telephony_one_active_provisioning_per_number",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.phone_number} → app {self.app_id}"
-
-    @property
-    def active(self) -> bool:
-        return self.torn_down_at is None
-
-    async def amark_torn_down(self) -> None:
-        self.torn_down_at = timezone.now()
-        await self.asave(update_fields=["torn_down_at", "updated_at"])
+__all__ = ["TelnyxProvisioning"]

@@ -22,8 +22,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from calls.models import Call, CallEvent
-from telephony.client import TelnyxError, get_client
 from telephony.log_context import call_context
+from telephony.telnyx.client import TelnyxError, get_client
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import pytest
 from django.test import AsyncClient, Client
 from nacl.signing import SigningKey
 
-from telephony import client as telnyx_client
+from telephony.telnyx import client as telnyx_client
 from tests.environment import TEST_SIGNING_SEED
 
 
@@ -95,7 +95,7 @@ def live_asgi(transactional_db, settings):
 @pytest.fixture
 def simulated_server(live_asgi, settings, tmp_path):
     """phonebridge on a live socket, with the embedded Telnyx simulator as its carrier."""
-    from telephony.simulator import embedded
+    from telephony.telnyx.simulator import embedded
 
     seed = b"phonebridge tests' simulator key"
     settings.TELNYX_SIMULATOR = True

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from telephony import client as telnyx_client
+from telephony.telnyx import client as telnyx_client
 
 
 @dataclass

@@ -19,13 +19,21 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
-from telephony import preparation, stream_calls, tasks
-from telephony.bridges import AgentSink, Bridge, CallInfo, MediaFormat, rtc
+from telephony import tasks
+from telephony.bridges import (
+    AgentSink,
+    Bridge,
+    CallInfo,
+    MediaFormat,
+    preparation,
+    rtc,
+    stream_calls,
+)
 from telephony.bridges.downlink import Downlink, participant_key
 from telephony.bridges.presence import Presence
+from telephony.bridges.stream_calls import StreamCallError
 from telephony.bridges.vad import EnergyVad
-from telephony.codecs import get_codec
-from telephony.stream_calls import StreamCallError
+from telephony.media.codecs import get_codec
 
 logger = logging.getLogger(__name__)
 

@@ -154,5 +154,5 @@ def fake_telnyx(monkeypatch: pytest.MonkeyPatch) -> FakeTelnyx:
     services through async_to_sync, which may run each call on a fresh event loop, so a
     fresh client per call (httpx clients are bound to their loop)."""
     fake = FakeTelnyx()
-    monkeypatch.setattr("telephony.services.get_client", fake.client)
+    monkeypatch.setattr("telephony.actions.get_client", fake.client)
     return fake

@@ -1,4 +1,4 @@
-"""Steering a live call from the admin: each control goes through telephony.services, reports
+"""Steering a live call from the admin: each control goes through telephony.actions, reports
 with message_user and leaves the command logged on the call."""
 
 from __future__ import annotations

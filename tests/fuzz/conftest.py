@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from telephony import client as telnyx_client
 from telephony import tasks
+from telephony.telnyx import client as telnyx_client
 from tests.telephony.conftest import FakeTelnyx
 
 

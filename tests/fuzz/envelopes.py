@@ -11,7 +11,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from telephony.handlers import HANDLERS
+from telephony.telnyx.handlers import HANDLERS
 from tests.fuzz.strategies import Hostile, hostiles, pick
 
 # Small pools make deliveries collide: replays of one event id, events for a call we know.

@@ -22,7 +22,7 @@ from calls.models import Call, CallEvent
 from phonebridge.routing import websocket_urlpatterns
 from telephony import tasks
 from telephony.bridges.echo import EchoBridge
-from telephony.media import MediaSession
+from telephony.media.session import MediaSession
 from tests.fuzz.doubles import Clock, Socket
 from tests.fuzz.media_cases import media_cases
 from tests.fuzz.media_model import MAX_BAD_FRAMES, TOKEN, MediaCase

@@ -11,10 +11,10 @@ from channels.testing import WebsocketCommunicator
 
 from calls.models import Call, CallEvent, TelnyxCommand
 from phonebridge.routing import websocket_urlpatterns
-from telephony import client as telnyx_client
 from telephony import tasks
 from telephony.bridges.echo import EchoBridge
-from telephony.media import MediaSession
+from telephony.media.session import MediaSession
+from telephony.telnyx import client as telnyx_client
 from tests.conftest import webhook
 from tests.fuzz.doubles import Clock, Socket
 from tests.telephony.conftest import FakeTelnyx

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from calls.models import Call, CallEvent, TelnyxCommand
 from phonebridge.asgi import application
 from telephony import tasks
-from telephony.views import telnyx_webhook
+from telephony.telnyx.views import telnyx_webhook
 from tests.fuzz.envelopes import DIALED_CALL_ID
 from tests.fuzz.webhook_cases import Delivery, deliveries
 

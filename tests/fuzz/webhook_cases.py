@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from telephony.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from telephony.telnyx.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.environment import TEST_SIGNING_SEED
 from tests.fuzz.envelopes import (
     BROKEN_ENVELOPES,
@@ -28,7 +28,7 @@ from tests.fuzz.envelopes import (
 )
 from tests.fuzz.strategies import Hostile, hostiles, pick, unstorable, weighted
 
-MAX_BODY = 1024 * 1024  # telephony.views.MAX_BODY_BYTES, restated: the contract under test
+MAX_BODY = 1024 * 1024  # telephony.telnyx.views.MAX_BODY_BYTES, restated: the contract under test
 TOLERANCE = 300
 TELNYX_KEY = SigningKey(TEST_SIGNING_SEED)
 OTHER_KEY = SigningKey(bytes([7]) * 32)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from telephony.simulator.calls import SimCall
-from telephony.simulator.carrier import Carrier
-from telephony.simulator.server import running_simulator
+from telephony.telnyx.simulator.calls import SimCall
+from telephony.telnyx.simulator.carrier import Carrier
+from telephony.telnyx.simulator.server import running_simulator
 from tests.live import free_port
 from tests.production import pg
 from tests.production.conftest import SEED

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import pytest
 
-from telephony import client as telnyx_client
+from telephony.telnyx import client as telnyx_client
 from tests.fake_telnyx import FakeTelnyx
 
 

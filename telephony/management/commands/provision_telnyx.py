@@ -11,11 +11,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from telephony import provisioning
-from telephony.client import TelnyxClient, TelnyxError, get_client
-from telephony.provisioning import ApiCall, Preflight, ProvisioningError, SetupPlan, Target
 from telephony.public_host import PublicHostUnknown, public_host
-from telephony.webhooks import load_public_key
+from telephony.telnyx import provisioning
+from telephony.telnyx.client import TelnyxClient, TelnyxError, get_client
+from telephony.telnyx.provisioning import ApiCall, Preflight, ProvisioningError, SetupPlan, Target
+from telephony.telnyx.webhooks import load_public_key
 
 MARKS = {"ok": "ok  ", "fail": "FAIL", "skip": "skip"}
 

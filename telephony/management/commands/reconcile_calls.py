@@ -9,8 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from telephony.client import reset_clients
 from telephony.reconcile import reconcile_calls
+from telephony.telnyx.client import reset_clients
 
 
 class Command(BaseCommand):

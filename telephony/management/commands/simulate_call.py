@@ -11,12 +11,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from telephony.simulator.calls import CallReport
-from telephony.simulator.carrier import Carrier
-from telephony.simulator.faults import parse_fail_rate
-from telephony.simulator.load import Summary, answer_dials, call_line, ring_server
-from telephony.simulator.scenario import Scenario, WebhookFaults
-from telephony.simulator.server import running_simulator
+from telephony.telnyx.simulator.calls import CallReport
+from telephony.telnyx.simulator.carrier import Carrier
+from telephony.telnyx.simulator.faults import parse_fail_rate
+from telephony.telnyx.simulator.load import Summary, answer_dials, call_line, ring_server
+from telephony.telnyx.simulator.scenario import Scenario, WebhookFaults
+from telephony.telnyx.simulator.server import running_simulator
 
 DEFAULT_APP_ID = "1000000000000000001"
 

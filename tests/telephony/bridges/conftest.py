@@ -6,8 +6,8 @@ import uuid
 import pytest
 
 from calls.models import Call
-from telephony import agent_server as agent_server_client
-from telephony import stream_calls
+from telephony.bridges import agent_server as agent_server_client
+from telephony.bridges import stream_calls
 from tests.telephony.bridges.fakes import (
     API_KEY,
     API_SECRET,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from telephony.agent_server import AgentServerError, get_agent_server
+from telephony.bridges.agent_server import AgentServerError, get_agent_server
 from tests.live import free_port
 
 

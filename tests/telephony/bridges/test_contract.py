@@ -16,8 +16,8 @@ import getstream_rtc
 import numpy as np
 import pytest
 
-from telephony import preparation, tasks
-from telephony.bridges import MediaFormat
+from telephony import tasks
+from telephony.bridges import MediaFormat, preparation
 from telephony.bridges.stream import StreamBridge
 from tests.telephony.bridges.conftest import new_call
 from tests.telephony.bridges.fakes import (

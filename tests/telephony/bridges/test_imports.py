@@ -11,11 +11,11 @@ import pytest
 import telephony
 
 MODULES = [
-    "agent_server.py",
-    "handlers.py",
-    "preparation.py",
-    "services.py",
-    "stream_calls.py",
+    "actions.py",
+    "telnyx/handlers.py",
+    "bridges/agent_server.py",
+    "bridges/preparation.py",
+    "bridges/stream_calls.py",
     "bridges/__init__.py",
     "bridges/downlink.py",
     "bridges/presence.py",

@@ -13,8 +13,8 @@ import os
 import numpy as np
 import pytest
 
-from telephony import preparation, stream_calls, tasks
-from telephony.bridges import MediaFormat
+from telephony import tasks
+from telephony.bridges import MediaFormat, preparation, stream_calls
 from telephony.bridges.rtc import audio_only_subscription
 from telephony.bridges.stream import StreamBridge
 from tests.telephony.bridges.conftest import new_call

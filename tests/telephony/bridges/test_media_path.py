@@ -14,9 +14,9 @@ from channels.testing import WebsocketCommunicator
 
 from calls.models import Call
 from phonebridge.routing import websocket_urlpatterns
-from telephony import preparation, tasks
-from telephony.bridges import rtc
-from telephony.codecs import ulaw_decode, ulaw_encode
+from telephony import tasks
+from telephony.bridges import preparation, rtc
+from telephony.media.codecs import ulaw_decode, ulaw_encode
 from tests.telephony.bridges.fakes import SDK_FILLS_MISSING, eventually, snr_db, tone
 
 pytestmark = [

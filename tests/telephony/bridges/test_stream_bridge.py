@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from calls.models import Call
-from telephony import preparation, tasks
-from telephony.bridges import CallInfo, MediaFormat, create_bridge
+from telephony import tasks
+from telephony.bridges import CallInfo, MediaFormat, create_bridge, preparation
 from telephony.bridges.stream import StreamBridge
 from tests.telephony.bridges.conftest import new_call
 from tests.telephony.bridges.fakes import (

@@ -1,0 +1,398 @@
+"""Outbound framing and pacing for the Telnyx media stream.
+
+Telnyx plays the audio we send from a per-stream playout queue (telnyx-protocol.md
+1.3): audio sent faster than real time is buffered, `clear` empties the queue, and
+a `mark` is echoed once the audio before it has played. In RTP mode each media
+message must hold 20 ms to 30 s of audio (1.4).
+
+So we send whole 20 ms frames only, padding the last one of an utterance with
+codec silence, and keep a small lead queued ahead of real time: enough to ride out
+scheduling jitter, small enough that a barge-in `clear` leaves little audio in
+flight and that our stats about what has been heard stay honest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from telephony.media.codecs import FRAME_MS, Codec
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+# Waits shorter than this are treated as done. Without it a sender could spin on
+# a delay too small to move a large clock value (float rounding), for ever.
+_TOLERANCE_S = 1e-6
+
+
+class Reframer:
+    """Cuts a byte stream into whole frames, keeping the remainder for later."""
+
+    def __init__(self, frame_bytes: int, silence_byte: int | bytes) -> None:
+        if frame_bytes <= 0:
+            raise ValueError("frame_bytes must be positive")
+        self.frame_bytes = frame_bytes
+        self._silence = bytes([silence_byte]) if isinstance(silence_byte, int) else silence_byte
+        if len(self._silence) != 1:
+            raise ValueError("silence_byte must be a single byte")
+        self._buffer = bytearray()
+
+    @classmethod
+    def for_codec(cls, codec: Codec) -> Reframer:
+        return cls(codec.frame_bytes, codec.silence_byte)
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self._buffer)
+
+    def push(self, data: bytes) -> list[bytes]:
+        self._buffer += data
+        whole = len(self._buffer) - len(self._buffer) % self.frame_bytes
+        if not whole:
+            return []
+        chunk = bytes(self._buffer[:whole])
+        del self._buffer[:whole]
+        return [chunk[i : i + self.frame_bytes] for i in range(0, whole, self.frame_bytes)]
+
+    def flush(self) -> bytes | None:
+        """Return the remainder padded to a whole frame with silence, if any."""
+        if not self._buffer:
+            return None
+        frame = bytes(self._buffer) + self._silence * (self.frame_bytes - len(self._buffer))
+        self._buffer.clear()
+        return frame
+
+    def clear(self) -> None:
+        self._buffer.clear()
+
+
+class Pacer:
+    """A model of the far end's playout clock, used to keep a bounded lead.
+
+    `playout_end` is when everything sent so far will have finished playing,
+    assuming the far end plays each frame as soon as it has it and the frame
+    before is done: each send moves it to max(playout_end, now) + one frame.
+    The lead, playout_end - now, is the audio queued at the far end (network
+    latency ignored).
+
+    `delay()` is how long to wait so that the next send leaves the lead at most
+    max_lead_ms. A sender that wakes late finds a smaller lead and a zero delay,
+    so it catches up by itself. The lead never exceeds max(max_lead_ms, frame_ms)
+    (one frame must be in flight for audio to play at all), give or take the
+    microsecond of tolerance that absorbs float rounding.
+
+    An underrun is an audible gap: the far end has run out (now >= playout_end)
+    while the agent is mid-utterance and we have nothing to send. `note_idle()`
+    counts one per dry spell; the next send ends the spell. `pending_underrun()`
+    says whether a spell is under way that nobody has counted yet, so a count can
+    be read at any time without waking up to watch the far end run dry.
+    """
+
+    def __init__(
+        self, *, frame_ms: int = FRAME_MS, max_lead_ms: int = 100, clock: Clock = time.monotonic
+    ) -> None:
+        self.frame_s = frame_ms / 1000
+        self.max_lead_s = max(max_lead_ms, frame_ms) / 1000
+        self._clock = clock
+        self._playout_end = clock()
+        self._in_dry_spell = False
+        self.max_lead_seen_ms = 0.0
+        self.underruns = 0
+
+    @property
+    def playout_end(self) -> float:
+        return self._playout_end
+
+    def lead_ms(self) -> float:
+        return max(self._playout_end - self._clock(), 0.0) * 1000
+
+    def delay(self) -> float:
+        delay = self._playout_end - self._clock() + self.frame_s - self.max_lead_s
+        return delay if delay > _TOLERANCE_S else 0.0
+
+    def on_sent(self) -> None:
+        now = self._clock()
+        self._playout_end = max(self._playout_end, now) + self.frame_s
+        self._in_dry_spell = False
+        self.max_lead_seen_ms = max(self.max_lead_seen_ms, (self._playout_end - now) * 1000)
+
+    def reset(self) -> None:
+        """Forget the far end's queue, as after a `clear`."""
+        self._playout_end = self._clock()
+        self._in_dry_spell = False
+
+    def ran_dry(self) -> bool:
+        return self._clock() >= self._playout_end - _TOLERANCE_S
+
+    def pending_underrun(self, speaking: bool) -> bool:
+        return speaking and not self._in_dry_spell and self.ran_dry()
+
+    def note_idle(self, speaking: bool) -> bool:
+        """Record that we had nothing to send; return True if that is a new underrun."""
+        if not self.pending_underrun(speaking):
+            return False
+        self._in_dry_spell = True
+        self.underruns += 1
+        return True
+
+
+@dataclass(frozen=True)
+class _Mark:
+    name: str
+
+
+class _UtteranceEnd:
+    """Queue marker: the audio before it closes an utterance, so silence after is expected."""
+
+
+_QueueItem = bytes | _Mark | _UtteranceEnd
+
+
+@dataclass(frozen=True)
+class SenderStats:
+    frames_sent: int
+    bytes_sent: int
+    underruns: int
+    max_lead_ms: float
+    first_send_at: float | None
+    dropped_frames: int
+    cleared_frames: int
+
+
+class PacedSender:
+    """One task that sends queued 20 ms frames to Telnyx at real-time pace.
+
+    Producers call `feed()` with encoded audio, `end_of_utterance()` when the
+    agent stops talking, `mark()` to learn when audio has played, and `clear()`
+    on barge-in (the caller also sends Telnyx's `clear` event). `run()` is the
+    sending loop; `clock` and `sleep` are injectable so tests need no real time.
+
+    A producer that runs in a task of its own and feeds one frame at a time (the
+    echo bridge, from each inbound frame) can instead `feed(..., wake=False)` and
+    then `await send_due()`: what the lead allows goes out from its task at once,
+    and `run()` is woken only for what has to wait. At 50 frames a second per
+    call, that spares the sending task a wake-up per frame.
+
+    Underruns are counted when they can be seen (a frame fed into an empty queue,
+    the loop going idle, or the count being read), never by a timer.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[bytes], Awaitable[None]],
+        codec: Codec,
+        *,
+        send_mark: Callable[[str], Awaitable[None]] | None = None,
+        max_lead_ms: int = 100,
+        max_queue_ms: int = 5000,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._send = send
+        self._send_mark = send_mark
+        self._clock = clock
+        self._sleep = sleep
+        self._reframer = Reframer.for_codec(codec)
+        self._pacer = Pacer(frame_ms=FRAME_MS, max_lead_ms=max_lead_ms, clock=clock)
+        self._queue: deque[_QueueItem] = deque()
+        self._queued_frames = 0
+        self._max_queued_frames = max(max_queue_ms // FRAME_MS, 1)
+        self._wakeup = asyncio.Event()
+        # Held while a queue item is taken and sent, by run() or by send_due(), so the two
+        # never interleave and frames leave in order.
+        self._sending = asyncio.Lock()
+        self._speaking = False
+        self._stopping = False
+        self._drain = False
+        self._cleared_marks: set[str] = set()
+        self.frames_sent = 0
+        self.bytes_sent = 0
+        self.dropped_frames = 0
+        self.cleared_frames = 0
+        self.first_send_at: float | None = None
+        self.pending_marks: list[str] = []
+        # Bounded so a long call that marks every utterance cannot grow without limit.
+        self.played_marks: deque[str] = deque(maxlen=256)
+        self.last_played_mark: str | None = None
+
+    # Producer side (synchronous: safe to call from any coroutine on the loop).
+
+    def feed(self, data: bytes, *, wake: bool = True) -> int:
+        """Queue encoded audio; return how many whole frames it completed.
+
+        With `wake=False` the caller promises to `await send_due()` next.
+        """
+        frames = self._reframer.push(data)
+        for frame in frames:
+            self._enqueue(frame)
+        if frames and wake:
+            self._wakeup.set()
+        return len(frames)
+
+    async def send_due(self) -> None:
+        """Send what is due now from the caller's task; leave the rest to `run()`."""
+        if self._sending.locked() or self._stopping:
+            self._wakeup.set()  # run() is mid-send, or winding down: it takes the queue
+            return
+        async with self._sending:
+            while self._queue and not self._stopping:
+                if isinstance(self._queue[0], bytes) and self._pacer.delay() > 0:
+                    break
+                await self._take()
+        if self._queue or self._stopping:
+            self._wakeup.set()
+
+    def end_of_utterance(self) -> None:
+        """Queue the remainder padded with silence; silence after it is no underrun."""
+        tail = self._reframer.flush()
+        if tail is not None:
+            self._enqueue(tail)
+        self._queue.append(_UtteranceEnd())
+        self._wakeup.set()
+
+    def mark(self, name: str) -> None:
+        """Send mark `name` once the frames queued so far have been sent.
+
+        Audio still in the reframer (under one frame) is not covered: call
+        `end_of_utterance()` first when the mark should follow every sample.
+        """
+        if self._send_mark is None:
+            raise RuntimeError("PacedSender was built without send_mark")
+        self._queue.append(_Mark(name))
+        self._wakeup.set()
+
+    def clear(self) -> int:
+        """Drop everything not yet sent (barge-in); return the number of frames dropped."""
+        dropped = self._queued_frames
+        self._queue.clear()
+        self._queued_frames = 0
+        self._reframer.clear()
+        self._pacer.reset()
+        self._speaking = False
+        # Telnyx echoes the marks its `clear` flushed; they must not count as played.
+        self._cleared_marks.update(self.pending_marks)
+        self.pending_marks.clear()
+        self.cleared_frames += dropped
+        return dropped
+
+    def close(self, *, drain: bool = False) -> None:
+        """Stop `run()`: at once, or with `drain` after the queue is sent."""
+        self._stopping = True
+        self._drain = drain
+        self._wakeup.set()
+
+    def on_mark_echoed(self, name: str) -> bool:
+        """Record a `mark` event from Telnyx; return True if its audio really played."""
+        if name in self._cleared_marks:
+            self._cleared_marks.discard(name)
+            return False
+        if name not in self.pending_marks:
+            return False
+        self.pending_marks.remove(name)
+        self.played_marks.append(name)
+        self.last_played_mark = name
+        return True
+
+    # Stats.
+
+    @property
+    def queued_frames(self) -> int:
+        return self._queued_frames
+
+    @property
+    def underruns(self) -> int:
+        # Counting the spell under way, if any, as it would be once noticed.
+        uncounted = not self._queued_frames and self._pacer.pending_underrun(self._speaking)
+        return self._pacer.underruns + uncounted
+
+    @property
+    def max_lead_seen_ms(self) -> float:
+        return self._pacer.max_lead_seen_ms
+
+    def lead_ms(self) -> float:
+        return self._pacer.lead_ms()
+
+    def stats(self) -> SenderStats:
+        return SenderStats(
+            frames_sent=self.frames_sent,
+            bytes_sent=self.bytes_sent,
+            underruns=self.underruns,
+            max_lead_ms=self.max_lead_seen_ms,
+            first_send_at=self.first_send_at,
+            dropped_frames=self.dropped_frames,
+            cleared_frames=self.cleared_frames,
+        )
+
+    # The sending loop.
+
+    async def run(self) -> None:
+        while not (self._stopping and (not self._drain or not self._queue)):
+            if self._queue:
+                await self._step()
+            else:
+                await self._idle()
+
+    async def _step(self) -> None:
+        if isinstance(self._queue[0], bytes):
+            delay = self._pacer.delay()
+            if delay > 0:
+                # Re-read the queue after waking: clear() or close() may have run.
+                await self._sleep(delay)
+                return
+        async with self._sending:
+            if self._queue:  # send_due() may have emptied it while we waited for the lock
+                await self._take()
+
+    async def _take(self) -> None:
+        """Pop the head of the queue and act on it; its time has come."""
+        head = self._queue.popleft()
+        if isinstance(head, bytes):
+            self._queued_frames -= 1
+            await self._send_frame(head)
+        elif isinstance(head, _Mark):
+            self.pending_marks.append(head.name)
+            if self._send_mark is not None:  # always set: mark() refuses to queue otherwise
+                await self._send_mark(head.name)
+        else:
+            self._speaking = False
+
+    async def _send_frame(self, frame: bytes) -> None:
+        self._pacer.on_sent()
+        self._speaking = True
+        self.frames_sent += 1
+        self.bytes_sent += len(frame)
+        if self.first_send_at is None:
+            self.first_send_at = self._clock()
+        await self._send(frame)
+
+    async def _idle(self) -> None:
+        self._wakeup.clear()
+        self._pacer.note_idle(self._speaking)
+        await self._wakeup.wait()
+
+    def _enqueue(self, frame: bytes) -> None:
+        if not self._queued_frames:
+            # We had nothing to send until now: if the far end ran dry meanwhile, that was an
+            # underrun, and this frame ends it.
+            self._pacer.note_idle(self._speaking)
+        self._queue.append(frame)
+        self._queued_frames += 1
+        if self._queued_frames > self._max_queued_frames:
+            self._drop_oldest_frame()
+
+    def _drop_oldest_frame(self) -> None:
+        # A producer far ahead of real time (or a stalled socket): shed the oldest
+        # audio but keep marks and utterance ends, which carry no sound.
+        kept: list[_QueueItem] = []
+        while self._queue:
+            item = self._queue.popleft()
+            if isinstance(item, bytes):
+                break
+            kept.append(item)
+        self._queue.extendleft(reversed(kept))
+        self._queued_frames -= 1
+        self.dropped_frames += 1

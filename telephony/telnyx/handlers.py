@@ -1,0 +1,258 @@
+"""What each Telnyx webhook does to our calls.
+
+`record_event` runs in one database transaction: the CallEvent row (unique on Telnyx's
+`data.id`) and the call's transitions are written together or not at all, so a database
+hiccup yields a non-2xx and Telnyx's retry finds nothing half-written. Anything that talks
+to Telnyx or to a media stream is returned as a follow-up, run after the 2xx is sent.
+
+Events may come twice or out of order (telnyx-protocol.md §2.2); handlers only use the
+Call's monotonic transitions, so the final state does not depend on the order.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from calls.models import Call, CallEvent
+from telephony import actions
+from telephony.bridges import preparation
+from telephony.control import notify_stream
+from telephony.log_context import call_context
+from telephony.telnyx.client import decode_client_state
+from telephony.telnyx.webhooks import WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+FollowUp = Callable[[], Awaitable[None]]
+# Reconciliation works in minutes; one write per second per call is precise enough.
+ACTIVITY_RESOLUTION = timedelta(seconds=1)
+
+
+@dataclass
+class Context:
+    call: Call
+    event: WebhookEvent
+    created: bool  # this event created the call
+    own_leg: bool  # the event is about the call's own leg (not a transfer's other leg)
+    follow_ups: list[FollowUp] = field(default_factory=list)
+
+    def later(self, func: Callable[..., Awaitable[None]], /, **kwargs: object) -> None:
+        self.follow_ups.append(functools.partial(func, **kwargs))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    duplicate: bool
+    call_id: uuid.UUID | None
+    follow_ups: tuple[FollowUp, ...] = ()
+
+
+def record_event(event: WebhookEvent) -> Outcome:
+    """Store `event` and apply it. A duplicate delivery changes nothing."""
+    if CallEvent.objects.filter(event_id=event.id).exists():
+        return Outcome(duplicate=True, call_id=None)
+    try:
+        with transaction.atomic():
+            return _record(event)
+    except IntegrityError:
+        # Two deliveries of one event raced: the other one stored it first.
+        if CallEvent.objects.filter(event_id=event.id).exists():
+            return Outcome(duplicate=True, call_id=None)
+        raise
+
+
+def _record(event: WebhookEvent) -> Outcome:
+    call, created, own_leg = _find_or_create_call(event)
+    CallEvent.objects.create(
+        call=call,
+        event_id=event.id,
+        source=CallEvent.Source.WEBHOOK,
+        type=event.event_type,
+        occurred_at=event.occurred_at,
+        payload=event.envelope,
+    )
+    if call is None:
+        logger.info("stored %s for a call we do not know", event.event_type)
+        return Outcome(duplicate=False, call_id=None)
+    ctx = Context(call=call, event=event, created=created, own_leg=own_leg)
+    handler = HANDLERS.get(event.event_type)
+    with call_context(call.pk):
+        _apply(ctx, handler)
+    return Outcome(duplicate=False, call_id=call.pk, follow_ups=tuple(ctx.follow_ups))
+
+
+def _apply(ctx: Context, handler: Callable[[Context], None] | None) -> None:
+    call, own_leg = ctx.call, ctx.own_leg
+    if own_leg:
+        if handler is not None:
+            handler(ctx)
+        if call.last_activity_at < timezone.now() - ACTIVITY_RESOLUTION:
+            call.touch()  # transitions touch it themselves; this covers the other events
+
+
+# Finding the call ----------------------------------------------------------------------
+
+
+def _find_or_create_call(event: WebhookEvent) -> tuple[Call | None, bool, bool]:
+    payload = event.payload
+    ccid = event.call_control_id
+    if ccid and (call := Call.objects.filter(call_control_id=ccid).first()):
+        return call, False, True
+    if call := _by_client_state(payload.get("client_state")):
+        if not call.call_control_id and ccid:
+            _attach_leg(call, payload)
+            return call, False, True
+        return call, False, call.call_control_id == ccid
+    session = payload.get("call_session_id")
+    if session and (call := Call.objects.filter(call_session_id=session).first()):
+        return call, False, False  # another leg of the same session (a transfer target)
+    if not ccid:
+        return None, False, False
+    return _create_call(payload), True, True
+
+
+def _by_client_state(value: object) -> Call | None:
+    decoded = decode_client_state(value)
+    try:
+        call_id = uuid.UUID(decoded) if decoded else None
+    except ValueError:
+        return None
+    return Call.objects.filter(pk=call_id).first() if call_id else None
+
+
+def _attach_leg(call: Call, payload: dict[str, object]) -> None:
+    call.call_control_id = str(payload.get("call_control_id"))
+    call.call_leg_id = call.call_leg_id or str(payload.get("call_leg_id") or "")
+    call.call_session_id = call.call_session_id or str(payload.get("call_session_id") or "")
+    call.save(update_fields=["call_control_id", "call_leg_id", "call_session_id"])
+
+
+def _create_call(payload: dict[str, object]) -> Call:
+    # A call we have not seen: an inbound call (or an out-of-order event that beat its
+    # call.initiated). Outbound calls always exist before they are dialed.
+    direction = (
+        Call.Direction.OUTBOUND
+        if payload.get("direction") == "outgoing"
+        else Call.Direction.INBOUND
+    )
+    return Call.objects.create(
+        direction=direction,
+        from_number=str(payload.get("from") or "")[:64],
+        to_number=str(payload.get("to") or "")[:64],
+        call_control_id=str(payload.get("call_control_id")),
+        call_leg_id=str(payload.get("call_leg_id") or "")[:64],
+        call_session_id=str(payload.get("call_session_id") or "")[:64],
+        simulated=settings.TELNYX_SIMULATOR,
+        bridge=settings.BRIDGE,
+    )
+
+
+# Handlers ------------------------------------------------------------------------------
+
+
+def on_initiated(ctx: Context) -> None:
+    call, payload = ctx.call, ctx.event.payload
+    if call.direction == Call.Direction.OUTBOUND:
+        call.mark_ringing(at=ctx.event.occurred_at)
+        return
+    if not ctx.created:
+        return  # a redelivery with a new id, or the call already ended: answer only once
+    token = call.issue_media_token(ttl_seconds=settings.MEDIA_TOKEN_TTL)
+    logger.info("inbound call from %s to %s: answering", payload.get("from"), payload.get("to"))
+    ctx.later(actions.answer_inbound, call=call, token=token)
+    if call.bridge == "stream":
+        # Concurrently with answering, so the agent is there when the caller's audio is.
+        ctx.later(preparation.prepare, call_id=call.pk)
+
+
+def on_answered(ctx: Context) -> None:
+    if ctx.call.mark_answered(at=ctx.event.occurred_at) and settings.TRANSCRIBE_CALLS:
+        ctx.later(actions.start_transcription, call=ctx.call)
+
+
+def on_hangup(ctx: Context) -> None:
+    payload = ctx.event.payload
+    stats = payload.get("call_quality_stats")
+    ctx.call.mark_ended(
+        at=ctx.event.occurred_at,
+        cause=str(payload.get("hangup_cause") or "")[:64],
+        source=str(payload.get("hangup_source") or "")[:32],
+        sip_cause=str(payload.get("sip_hangup_cause") or "")[:16],
+        quality_stats=stats if isinstance(stats, dict) else None,
+    )
+    ctx.later(notify_stream, call_id=ctx.call.pk, action="hangup")
+    if ctx.call.bridge == "stream":
+        # The media session's close does this too; whichever comes first (or the only one,
+        # when no media socket ever came) dismisses the agent and ends the Stream call.
+        ctx.later(preparation.teardown, call_id=ctx.call.pk)
+
+
+def on_streaming_started(ctx: Context) -> None:
+    ctx.call.mark_streaming(at=ctx.event.occurred_at)
+
+
+def on_streaming_stopped(ctx: Context) -> None:
+    ctx.call.mark_streaming_stopped(at=ctx.event.occurred_at)
+    ctx.later(notify_stream, call_id=ctx.call.pk, action="stop")
+
+
+def on_streaming_failed(ctx: Context) -> None:
+    # Without media the agent can neither hear nor speak: end the call and say why.
+    reason = str(ctx.event.payload.get("failure_reason") or "unknown")
+    ctx.call.mark_failed(reason=f"media stream failed: {reason}", at=ctx.event.occurred_at)
+    ctx.later(actions.hang_up, call=ctx.call)
+
+
+def on_machine_detection(ctx: Context) -> None:
+    result = ctx.event.payload.get("result")
+    if isinstance(result, str) and result:
+        ctx.call.record_amd_result(result[:32])
+
+
+def on_recording_saved(ctx: Context) -> None:
+    payload = ctx.event.payload
+    entry = {
+        "recording_id": payload.get("recording_id"),
+        "urls": payload.get("recording_urls") or {},
+        "public_urls": payload.get("public_recording_urls") or {},
+        "started_at": payload.get("recording_started_at"),
+        "ended_at": payload.get("recording_ended_at"),
+        "channels": payload.get("channels"),
+    }
+    call = Call.objects.select_for_update().get(pk=ctx.call.pk)
+    if entry not in call.telnyx_recording_urls:
+        call.telnyx_recording_urls = sorted(
+            [*call.telnyx_recording_urls, entry], key=lambda e: str(e.get("started_at") or "")
+        )
+        call.save(update_fields=["telnyx_recording_urls"])
+
+
+def on_speak_ended(ctx: Context) -> None:
+    if ctx.call.custom_data.get("hangup_after_speak"):
+        ctx.later(actions.hang_up, call=ctx.call)
+
+
+HANDLERS: dict[str, Callable[[Context], None]] = {
+    "call.initiated": on_initiated,
+    "call.answered": on_answered,
+    "call.hangup": on_hangup,
+    "streaming.started": on_streaming_started,
+    "streaming.stopped": on_streaming_stopped,
+    "streaming.failed": on_streaming_failed,
+    "call.machine.detection.ended": on_machine_detection,
+    "call.machine.premium.detection.ended": on_machine_detection,
+    "call.speak.ended": on_speak_ended,
+    "call.recording.saved": on_recording_saved,
+    # Stored for the call's timeline and transcript; nothing to change on the call:
+    # call.dtmf.received (the media stream forwards DTMF to the agent), call.transcription,
+    # call.bridged, call.speak.started, call.machine.greeting.ended, and any unknown type.
+}

@@ -1,0 +1,606 @@
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from telephony.media.codecs import get_codec
+from telephony.media.pacing import PacedSender, Pacer, Reframer
+
+FRAME_S = 0.020
+EPS = 1e-5  # the pacer's microsecond tolerance, plus float rounding
+
+
+class FakeTime:
+    """A clock that only moves when the code under test sleeps."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+
+@dataclass
+class Harness:
+    time: FakeTime
+    sender: PacedSender
+    # ("media", time, payload) and ("mark", time, name), in the order sent.
+    events: list[tuple[str, float, object]] = field(default_factory=list)
+    # Called after each media frame is recorded, e.g. to barge in mid-stream.
+    after_media: Callable[[], None] | None = None
+
+    @property
+    def frames(self) -> list[bytes]:
+        return [payload for kind, _, payload in self.events if kind == "media"]  # type: ignore[misc]
+
+    @property
+    def send_times(self) -> list[float]:
+        return [at for kind, at, _ in self.events if kind == "media"]
+
+    async def run_to_end(self) -> None:
+        self.sender.close(drain=True)
+        await asyncio.wait_for(self.sender.run(), timeout=5)
+
+
+def make_harness(encoding: str = "PCMU", **kwargs: object) -> Harness:
+    fake = FakeTime()
+
+    async def send(frame: bytes) -> None:
+        h.events.append(("media", fake.now, frame))
+        if h.after_media is not None:
+            h.after_media()
+
+    async def send_mark(name: str) -> None:
+        h.events.append(("mark", fake.now, name))
+
+    sender = PacedSender(
+        send,
+        get_codec(encoding),
+        send_mark=send_mark,
+        clock=fake.clock,
+        sleep=fake.sleep,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    h = Harness(fake, sender)
+    return h
+
+
+async def settle() -> None:
+    """Let the sender task run until it blocks waiting for audio."""
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+# Reframer
+
+
+def test_reframer_returns_only_whole_frames_and_keeps_the_remainder():
+    reframer = Reframer(160, 0xFF)
+    frames = reframer.push(bytes(400))
+    assert [len(f) for f in frames] == [160, 160]
+    assert reframer.pending_bytes == 80
+
+
+def test_reframer_joins_the_remainder_with_the_next_push():
+    reframer = Reframer(4, 0xFF)
+    assert reframer.push(b"ab") == []
+    assert reframer.push(b"cdefg") == [b"abcd"]
+    assert reframer.push(b"h") == [b"efgh"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "pad"), [("PCMU", b"\xff"), ("PCMA", b"\xd5"), ("L16", b"\x00")]
+)
+def test_reframer_pads_the_tail_with_codec_silence(encoding, pad):
+    codec = get_codec(encoding)
+    reframer = Reframer.for_codec(codec)
+    reframer.push(b"\x01" * 10)
+    tail = reframer.flush()
+    assert tail == b"\x01" * 10 + pad * (codec.frame_bytes - 10)
+    assert reframer.pending_bytes == 0
+
+
+def test_reframer_flush_returns_none_when_nothing_is_pending():
+    reframer = Reframer(160, 0xFF)
+    reframer.push(bytes(320))
+    assert reframer.flush() is None
+
+
+def test_reframer_clear_drops_the_remainder():
+    reframer = Reframer(160, 0xFF)
+    reframer.push(bytes(100))
+    reframer.clear()
+    assert reframer.flush() is None
+
+
+def test_reframer_accepts_silence_as_a_single_byte_string():
+    reframer = Reframer(4, b"\xd5")
+    reframer.push(b"a")
+    assert reframer.flush() == b"a\xd5\xd5\xd5"
+
+
+@pytest.mark.parametrize(("frame_bytes", "silence"), [(0, 0xFF), (160, b"\xff\xff"), (160, b"")])
+def test_reframer_rejects_bad_arguments(frame_bytes, silence):
+    with pytest.raises(ValueError, match=r"frame_bytes|silence_byte"):
+        Reframer(frame_bytes, silence)
+
+
+@given(st.lists(st.binary(max_size=500), max_size=20))
+def test_reframer_yields_the_same_frames_however_the_stream_is_chunked(chunks):
+    reframer = Reframer(160, 0xFF)
+    frames = [frame for chunk in chunks for frame in reframer.push(chunk)]
+    tail = reframer.flush()
+    if tail is not None:
+        frames.append(tail)
+    stream = b"".join(chunks)
+    assert all(len(frame) == 160 for frame in frames)
+    assert b"".join(frames) == stream + b"\xff" * (-len(stream) % 160)
+
+
+# Pacer
+
+
+def test_pacer_lets_frames_out_at_once_until_the_lead_is_full():
+    fake = FakeTime()
+    pacer = Pacer(max_lead_ms=100, clock=fake.clock)
+    for _ in range(5):
+        assert pacer.delay() == 0
+        pacer.on_sent()
+    assert pacer.lead_ms() == pytest.approx(100)
+    assert pacer.delay() == pytest.approx(FRAME_S)
+
+
+def test_pacer_delay_keeps_the_lead_at_max_lead_once_full():
+    fake = FakeTime()
+    pacer = Pacer(max_lead_ms=60, clock=fake.clock)
+    for _ in range(50):
+        fake.now += pacer.delay()
+        pacer.on_sent()
+        assert pacer.lead_ms() <= 60 + EPS
+    assert pacer.max_lead_seen_ms == pytest.approx(60)
+
+
+def test_pacer_playout_end_advances_one_frame_per_send_from_now():
+    fake = FakeTime()
+    pacer = Pacer(clock=fake.clock)
+    pacer.on_sent()
+    assert pacer.playout_end == pytest.approx(1000.020)
+    fake.now = 1000.5  # the far end went idle: playout restarts from now
+    pacer.on_sent()
+    assert pacer.playout_end == pytest.approx(1000.520)
+
+
+def test_pacer_lets_a_late_sender_catch_up():
+    fake = FakeTime()
+    pacer = Pacer(max_lead_ms=100, clock=fake.clock)
+    for _ in range(5):
+        pacer.on_sent()
+    fake.now += 0.070  # the sender overslept: the lead fell to 30 ms
+    sent_at_once = 0
+    while pacer.delay() == 0:
+        pacer.on_sent()
+        sent_at_once += 1
+    assert sent_at_once == 3  # refilled back to 100 ms
+
+
+def test_pacer_always_allows_one_frame_when_max_lead_is_below_a_frame():
+    fake = FakeTime()
+    pacer = Pacer(max_lead_ms=5, clock=fake.clock)
+    pacer.on_sent()
+    assert pacer.delay() == pytest.approx(FRAME_S)
+    fake.now += pacer.delay()
+    assert pacer.delay() == 0
+    pacer.on_sent()
+    assert pacer.max_lead_seen_ms == pytest.approx(20)
+
+
+def test_pacer_reset_forgets_the_far_end_queue():
+    fake = FakeTime()
+    pacer = Pacer(clock=fake.clock)
+    for _ in range(5):
+        pacer.on_sent()
+    pacer.reset()
+    assert pacer.lead_ms() == 0
+    assert pacer.delay() == 0
+    assert pacer.ran_dry()
+
+
+def test_pacer_counts_an_underrun_once_per_dry_spell():
+    fake = FakeTime()
+    pacer = Pacer(clock=fake.clock)
+    pacer.on_sent()
+    assert not pacer.note_idle(speaking=True)  # the far end still has 20 ms
+    fake.now += 0.025
+    assert pacer.note_idle(speaking=True)
+    fake.now += 0.020
+    assert not pacer.note_idle(speaking=True)  # same spell
+    pacer.on_sent()
+    fake.now += 0.025
+    assert pacer.note_idle(speaking=True)  # a new spell after a send
+    assert pacer.underruns == 2
+
+
+def test_pacer_does_not_count_idle_time_when_nobody_is_speaking():
+    fake = FakeTime()
+    pacer = Pacer(clock=fake.clock)
+    pacer.on_sent()
+    fake.now += 1
+    assert not pacer.note_idle(speaking=False)
+    assert pacer.underruns == 0
+
+
+# PacedSender: framing and cadence
+
+
+async def test_sender_sends_only_exact_20ms_frames():
+    h = make_harness()
+    for size in (1, 99, 160, 333, 17):
+        h.sender.feed(b"\x01" * size)
+    h.sender.end_of_utterance()
+    await h.run_to_end()
+    assert all(len(frame) == 160 for frame in h.frames)
+    assert b"".join(h.frames) == b"\x01" * 610 + b"\xff" * 30
+
+
+async def test_sender_pads_the_tail_with_codec_silence_for_l16():
+    h = make_harness("L16")
+    h.sender.feed(b"\x07" * 100)
+    h.sender.end_of_utterance()
+    await h.run_to_end()
+    assert h.frames == [b"\x07" * 100 + b"\x00" * 540]
+
+
+async def test_sender_fills_the_lead_then_sends_every_20ms():
+    h = make_harness(max_lead_ms=100)
+    start = h.time.now
+    h.sender.feed(bytes(160 * 20))
+    await h.run_to_end()
+    times = [t - start for t in h.send_times]
+    assert times[:5] == [0.0] * 5
+    gaps = [b - a for a, b in itertools.pairwise(times[4:])]
+    assert gaps == pytest.approx([FRAME_S] * 15)
+
+
+@pytest.mark.parametrize("max_lead_ms", [10, 20, 60, 100, 160])
+async def test_sender_lead_never_exceeds_max_lead(max_lead_ms):
+    h = make_harness(max_lead_ms=max_lead_ms)
+    h.sender.feed(bytes(160 * 40))
+    await h.run_to_end()
+    # One frame must always be in flight, so the bound is at least a frame.
+    assert h.sender.max_lead_seen_ms <= max(max_lead_ms, 20) + EPS
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    chunks=st.lists(st.integers(min_value=0, max_value=700), min_size=1, max_size=15),
+    max_lead_ms=st.integers(min_value=0, max_value=300),
+)
+def test_sender_keeps_framing_and_lead_for_any_chunking(chunks, max_lead_ms):
+    async def scenario() -> Harness:
+        h = make_harness(max_lead_ms=max_lead_ms)
+        for size in chunks:
+            h.sender.feed(b"\x02" * size)
+        h.sender.end_of_utterance()
+        await h.run_to_end()
+        return h
+
+    # A private loop: asyncio.run() would unset the loop pytest-asyncio installed.
+    loop = asyncio.new_event_loop()
+    try:
+        h = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    total = sum(chunks)
+    assert all(len(frame) == 160 for frame in h.frames)
+    assert len(h.frames) == -(-total // 160)
+    assert h.sender.max_lead_seen_ms <= max(max_lead_ms, 20) + EPS
+    # Real-time pace: frame n is never sent before (n * 20 ms - lead) has passed.
+    start = h.send_times[0] if h.send_times else 0
+    for n, at in enumerate(h.send_times):
+        assert at - start >= n * FRAME_S - max(max_lead_ms, 20) / 1000 - EPS
+
+
+async def test_sender_paces_with_the_real_clock():
+    sent: list[float] = []
+
+    async def send(frame: bytes) -> None:
+        sent.append(time.monotonic())
+
+    sender = PacedSender(send, get_codec("PCMU"), max_lead_ms=40)
+    sender.feed(bytes(160 * 10))
+    sender.close(drain=True)
+    started = time.monotonic()
+    await asyncio.wait_for(sender.run(), timeout=5)
+    # 10 frames with a 40 ms lead: the last leaves about 160 ms after the first.
+    assert len(sent) == 10
+    assert sent[-1] - started >= 0.150
+
+
+# PacedSender: barge-in
+
+
+async def test_clear_drops_the_queue_and_leaves_at_most_the_lead_playing():
+    h = make_harness(max_lead_ms=100)
+    lead_at_clear: list[float] = []
+    dropped: list[int] = []
+
+    def barge_in_after_30_frames() -> None:
+        if len(h.events) == 30:
+            lead_at_clear.append(h.sender.lead_ms())
+            dropped.append(h.sender.clear())
+
+    h.after_media = barge_in_after_30_frames
+    h.sender.feed(bytes(160 * 100) + bytes(80))
+    await h.run_to_end()
+    assert len(h.frames) == 30
+    assert dropped == [70]
+    assert lead_at_clear[0] <= 100 + EPS  # the audio that can still play after clear
+    assert h.sender.lead_ms() == 0
+    assert h.sender.cleared_frames == 70
+
+
+async def test_clear_returns_zero_when_nothing_is_queued():
+    h = make_harness()
+    assert h.sender.clear() == 0
+
+
+async def test_clear_drops_the_reframer_remainder():
+    h = make_harness()
+    h.sender.feed(bytes(100))
+    h.sender.clear()
+    h.sender.end_of_utterance()
+    await h.run_to_end()
+    assert h.frames == []
+
+
+async def test_audio_fed_after_clear_goes_out_at_once():
+    h = make_harness(max_lead_ms=100)
+    task = asyncio.create_task(h.sender.run())
+    h.sender.feed(bytes(160 * 50))
+    await settle()
+    h.sender.clear()
+    cleared_at = h.time.now
+    h.sender.feed(b"\x03" * 160 * 5)
+    await settle()
+    after = [t for kind, t, p in h.events if kind == "media" and p == b"\x03" * 160]
+    assert after == [cleared_at] * 5  # the lead refills at once after a clear
+    h.sender.close()
+    await task
+
+
+# PacedSender: underruns
+
+
+async def test_sender_counts_one_underrun_per_dry_spell_mid_utterance():
+    h = make_harness()
+    task = asyncio.create_task(h.sender.run())
+    h.sender.feed(bytes(160 * 3))
+    await settle()
+    assert h.sender.underruns == 0  # 60 ms still queued at the far end
+    h.time.now += 0.061
+    assert h.sender.underruns == 1  # the producer fell behind
+    h.time.now += 0.5
+    await settle()
+    assert h.sender.underruns == 1  # still the same gap
+    h.sender.feed(bytes(160 * 3))
+    await settle()
+    assert h.sender.underruns == 1  # the frames that end it
+    h.time.now += 0.061
+    assert h.sender.underruns == 2
+    h.sender.close()
+    await task
+    assert h.sender.stats().underruns == 2
+
+
+# PacedSender: sending from the producer's task
+
+
+async def test_send_due_sends_what_the_lead_allows_and_leaves_the_rest_to_run():
+    h = make_harness(max_lead_ms=60)
+    h.sender.feed(bytes(160 * 5), wake=False)
+    await h.sender.send_due()
+    assert len(h.frames) == 3  # 60 ms of lead, sent at once from this task
+    assert set(h.send_times) == {h.time.now}
+    task = asyncio.create_task(h.sender.run())
+    await settle()
+    assert len(h.frames) == 5  # run() paced the other two
+    assert h.send_times[3] == pytest.approx(h.send_times[0] + FRAME_S)
+    h.sender.close()
+    await task
+
+
+async def test_send_due_does_not_wake_the_sender_when_it_sent_everything():
+    h = make_harness()
+    task = asyncio.create_task(h.sender.run())
+    await settle()
+    h.sender.feed(bytes(160), wake=False)
+    await h.sender.send_due()
+    assert len(h.frames) == 1
+    assert not h.sender._wakeup.is_set()  # the sending task sleeps on
+    h.sender.close()
+    await task
+
+
+async def test_send_due_defers_to_run_while_it_is_mid_send():
+    h = make_harness()
+    release = asyncio.Event()
+    sent: list[bytes] = []
+
+    async def slow_send(frame: bytes) -> None:
+        sent.append(frame)
+        await release.wait()
+
+    h.sender._send = slow_send
+    task = asyncio.create_task(h.sender.run())
+    h.sender.feed(b"\x01" * 160)
+    await settle()  # run() is inside the send of frame 1
+    h.sender.feed(b"\x02" * 160, wake=False)
+    await h.sender.send_due()
+    assert sent == [b"\x01" * 160]  # frame 2 waits its turn rather than overtaking
+    release.set()
+    await settle()
+    assert sent == [b"\x01" * 160, b"\x02" * 160]
+    h.sender.close()
+    await task
+
+
+async def test_silence_after_end_of_utterance_is_not_an_underrun():
+    h = make_harness()
+    task = asyncio.create_task(h.sender.run())
+    h.sender.feed(bytes(160 * 3))
+    h.sender.end_of_utterance()
+    await settle()
+    h.time.now += 5
+    await settle()
+    h.sender.feed(bytes(160 * 3))
+    h.sender.end_of_utterance()
+    await settle()
+    assert h.sender.underruns == 0
+    h.sender.close()
+    await task
+
+
+async def test_waiting_for_the_first_frame_is_not_an_underrun():
+    h = make_harness()
+    task = asyncio.create_task(h.sender.run())
+    h.sender.feed(bytes(100))  # less than a frame
+    await settle()
+    assert h.sender.underruns == 0
+    h.sender.close()
+    await task
+
+
+# PacedSender: marks
+
+
+async def test_marks_are_sent_after_the_audio_they_follow():
+    h = make_harness()
+    h.sender.feed(bytes(160 * 10))
+    h.sender.mark("first")
+    h.sender.feed(bytes(160 * 5))
+    h.sender.end_of_utterance()
+    h.sender.mark("second")
+    await h.run_to_end()
+    kinds = [kind if kind == "media" else payload for kind, _, payload in h.events]
+    assert kinds == ["media"] * 10 + ["first"] + ["media"] * 5 + ["second"]
+    assert h.sender.pending_marks == ["first", "second"]
+
+
+async def test_an_echoed_mark_moves_from_pending_to_played():
+    h = make_harness()
+    h.sender.feed(bytes(160))
+    h.sender.mark("a")
+    h.sender.mark("b")
+    await h.run_to_end()
+    assert h.sender.on_mark_echoed("a")
+    assert h.sender.pending_marks == ["b"]
+    assert list(h.sender.played_marks) == ["a"]
+    assert h.sender.last_played_mark == "a"
+
+
+async def test_marks_returned_by_clear_do_not_count_as_played():
+    h = make_harness()
+    h.sender.feed(bytes(160 * 3))
+    h.sender.mark("before-barge-in")
+    await h.run_to_end()
+    h.sender.clear()
+    assert not h.sender.on_mark_echoed("before-barge-in")
+    assert h.sender.last_played_mark is None
+    assert h.sender.pending_marks == []
+
+
+async def test_marks_still_queued_at_clear_are_never_sent():
+    h = make_harness()
+    h.sender.feed(bytes(160 * 3))
+    h.sender.mark("never")
+    h.sender.clear()
+    await h.run_to_end()
+    assert h.events == []
+
+
+async def test_an_unknown_mark_echo_is_ignored():
+    h = make_harness()
+    assert not h.sender.on_mark_echoed("stranger")
+
+
+async def test_mark_needs_a_send_mark_callback():
+    async def send(frame: bytes) -> None:
+        pass
+
+    sender = PacedSender(send, get_codec("PCMU"))
+    with pytest.raises(RuntimeError, match="send_mark"):
+        sender.mark("x")
+
+
+# PacedSender: bounds, shutdown and stats
+
+
+async def test_a_flooding_producer_loses_the_oldest_frames_only():
+    h = make_harness(max_queue_ms=100)  # room for five frames
+    for n in range(8):
+        h.sender.feed(bytes([n]) * 160)
+    h.sender.mark("kept")
+    await h.run_to_end()
+    assert [frame[0] for frame in h.frames] == [3, 4, 5, 6, 7]
+    assert h.sender.dropped_frames == 3
+    assert h.sender.pending_marks == ["kept"]
+
+
+async def test_flood_shedding_keeps_marks_queued_before_the_dropped_audio():
+    h = make_harness(max_queue_ms=40)  # room for two frames
+    h.sender.mark("start")
+    for n in range(3):
+        h.sender.feed(bytes([n]) * 160)
+    await h.run_to_end()
+    assert [p if k == "mark" else p[0] for k, _, p in h.events] == ["start", 1, 2]  # type: ignore[index]
+
+
+async def test_close_without_drain_stops_at_once():
+    h = make_harness()
+    h.sender.feed(bytes(160 * 50))
+    h.sender.close()
+    await asyncio.wait_for(h.sender.run(), timeout=5)
+    assert h.frames == []
+
+
+async def test_close_stops_an_idle_sender():
+    h = make_harness()
+    task = asyncio.create_task(h.sender.run())
+    await settle()
+    h.sender.close()
+    await asyncio.wait_for(task, timeout=5)
+
+
+async def test_close_with_drain_sends_everything_queued():
+    h = make_harness()
+    task = asyncio.create_task(h.sender.run())
+    h.sender.feed(bytes(160 * 12))
+    h.sender.close(drain=True)
+    await asyncio.wait_for(task, timeout=5)
+    assert len(h.frames) == 12
+
+
+async def test_stats_describe_what_was_sent():
+    h = make_harness(max_lead_ms=60)
+    start = h.time.now
+    h.sender.feed(bytes(160 * 10))
+    await h.run_to_end()
+    stats = h.sender.stats()
+    assert stats.frames_sent == 10
+    assert stats.bytes_sent == 1600
+    assert stats.first_send_at == start
+    assert stats.max_lead_ms == pytest.approx(60)
+    assert stats.underruns == 0
+    assert stats.dropped_frames == 0
+    assert h.sender.queued_frames == 0
