@@ -144,7 +144,7 @@ class CallConsole:
 
     def _start_simulated_call(self, request: HttpRequest, data: dict[str, Any]) -> None:
         try:
-            from telephony.telnyx.simulator.embedded import simulate_inbound_call
+            from telephony.telnyx.embedded import simulate_inbound_call
         except ImportError:
             self._tell(request, "The embedded Telnyx simulator is not available.", "error")
             return

@@ -18,7 +18,7 @@ from django.urls import get_resolver  # noqa: E402
 from phonebridge.lean import LeanASGIHandler, route_paths  # noqa: E402
 from phonebridge.routing import websocket_urlpatterns  # noqa: E402
 from telephony.reconcile import ensure_periodic_reconciliation  # noqa: E402
-from telephony.telnyx.simulator.embedded import mount_simulator  # noqa: E402
+from telephony.telnyx.embedded import mount_simulator  # noqa: E402
 
 
 class WorkerTasks:

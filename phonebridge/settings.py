@@ -12,7 +12,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from telephony.telnyx.simulator.signing import public_key_for_seed
+from telephony.telnyx.signing import public_key_for_seed
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -95,7 +95,7 @@ def live_asgi(transactional_db, settings):
 @pytest.fixture
 def simulated_server(live_asgi, settings, tmp_path):
     """phonebridge on a live socket, with the embedded Telnyx simulator as its carrier."""
-    from telephony.telnyx.simulator import embedded
+    from telephony.telnyx import embedded
 
     seed = b"phonebridge tests' simulator key"
     settings.TELNYX_SIMULATOR = True

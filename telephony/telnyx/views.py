@@ -16,9 +16,8 @@ from django.views.decorators.http import require_POST
 from telephony import metrics, tasks
 from telephony.log_context import call_context
 from telephony.telnyx.handlers import Outcome, record_event
+from telephony.telnyx.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from telephony.telnyx.webhooks import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
     BadEnvelope,
     BadSignature,
     WebhookEvent,

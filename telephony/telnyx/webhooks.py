@@ -25,8 +25,6 @@ from django.utils.dateparse import parse_datetime
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-SIGNATURE_HEADER = "telnyx-signature-ed25519"
-TIMESTAMP_HEADER = "telnyx-timestamp"
 # An Ed25519 SubjectPublicKeyInfo is this 12-byte DER prefix followed by the raw 32-byte key.
 _SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 

@@ -73,7 +73,7 @@ def test_a_simulated_call_comes_and_goes_on_the_open_list_and_tells_its_story(
 
 
 def test_an_operator_hangs_up_a_simulated_call(page, operator_user, simulated_server):
-    from telephony.telnyx.simulator.embedded import simulate_inbound_call
+    from telephony.telnyx.embedded import simulate_inbound_call
 
     simulated_server.run(
         simulate_inbound_call(from_number="+15550107777", to_number="+15550001111", duration_s=60)

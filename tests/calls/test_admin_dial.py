@@ -7,7 +7,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from calls.models import Call
-from telephony.telnyx.simulator import embedded
+from telephony.telnyx import embedded
 from tests.calls.conftest import make_call
 
 pytestmark = pytest.mark.django_db

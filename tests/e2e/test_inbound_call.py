@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from calls.models import Call, CallEvent, TelnyxCommand
-from telephony.telnyx.simulator.embedded import embedded_simulator, simulate_inbound_call
+from telephony.telnyx.embedded import embedded_simulator, simulate_inbound_call
 
 
 async def wait_for_status(status: str, timeout: float = 20) -> Call:

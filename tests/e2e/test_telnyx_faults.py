@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from calls.models import Call, TelnyxCommand
-from telephony.telnyx.simulator.embedded import embedded_simulator, simulate_inbound_call
+from telephony.telnyx.embedded import embedded_simulator, simulate_inbound_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 
-from telephony.telnyx.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from telephony.telnyx.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.environment import TEST_SIGNING_SEED
 from tests.fuzz.envelopes import (
     BROKEN_ENVELOPES,

@@ -10,9 +10,9 @@ import uuid
 import httpx
 import pytest
 
+from telephony.telnyx.signing import WebhookSigner
 from telephony.telnyx.simulator.carrier import Carrier
 from telephony.telnyx.simulator.server import running_simulator
-from telephony.telnyx.simulator.signing import WebhookSigner
 from tests.live import free_port
 from tests.production import pg
 from tests.production.conftest import SEED

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from telephony.telnyx.signing import WebhookSigner
 from telephony.telnyx.simulator import errors, events
 from telephony.telnyx.simulator.account import Account
 from telephony.telnyx.simulator.calls import SimCall, StreamParams
@@ -23,7 +24,6 @@ from telephony.telnyx.simulator.dialing import Dialer
 from telephony.telnyx.simulator.faults import FaultInjector, FaultKind, FaultRule
 from telephony.telnyx.simulator.media import MediaCaller
 from telephony.telnyx.simulator.scenario import Scenario, WebhookFaults
-from telephony.telnyx.simulator.signing import WebhookSigner
 from telephony.telnyx.simulator.webhooks import Event, WebhookSender
 
 CALL_RETENTION_S = 600.0  # GET /calls/{id} still answers for 10 minutes after the end (§3.4)

@@ -21,9 +21,9 @@ from typing import Any
 
 import httpx
 
+from telephony.telnyx.signing import SIGNATURE_HEADER, WebhookSigner
 from telephony.telnyx.simulator.clock import iso_micro, now_utc
 from telephony.telnyx.simulator.scenario import WebhookFaults
-from telephony.telnyx.simulator.signing import SIGNATURE_HEADER, WebhookSigner
 
 _REORDER_COLLECT_S = 0.05  # how long a reordering lane waits for a batch to shuffle
 

@@ -1,4 +1,6 @@
-"""Ed25519 webhook signatures, as Telnyx makes them (telnyx-protocol.md §2.3).
+"""Ed25519 webhook signatures, as Telnyx makes them (telnyx-protocol.md §2.3): the signing
+half, used by the simulator and by the settings (which derive the simulator's public key);
+`telephony.telnyx.webhooks` verifies.
 
 The signature covers the UTF-8 bytes of `<timestamp>|<raw body>`; it travels base64-encoded in
 `telnyx-signature-ed25519`, the Unix timestamp in `telnyx-timestamp`. The public key is handed

@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import httpx
 
-from telephony.telnyx.simulator.embedded import SimulatorMount, from_settings
+from telephony.telnyx.embedded import SimulatorMount, from_settings
 from telephony.telnyx.simulator.server import serve_asgi
 
-SIMULATOR = Path(__file__).parents[4] / "telephony" / "telnyx" / "simulator"
+SIMULATOR = Path(__file__).parents[3] / "telephony" / "telnyx" / "simulator"
 
 
 def simulator_settings(**overrides) -> SimpleNamespace:
@@ -58,8 +58,6 @@ async def test_it_mounts_the_simulator_beside_another_app():
 
 def test_the_simulator_core_does_not_import_django():
     for module in SIMULATOR.glob("*.py"):
-        if module.name == "embedded.py":
-            continue  # the Django adapter: it reads settings lazily, inside a function
         tree = ast.parse(module.read_text())
         imported = [
             name
@@ -74,8 +72,33 @@ def test_the_simulator_core_does_not_import_django():
         assert not [n for n in imported if n.split(".")[0] in ("django", "channels")], module
 
 
+def test_the_mount_prefix_is_the_simulators_own():
+    from telephony.telnyx import embedded
+    from telephony.telnyx.simulator import api
+
+    assert embedded.DEFAULT_PREFIX == api.DEFAULT_PREFIX
+
+
+def test_no_production_module_but_the_adapter_imports_the_simulator():
+    root = SIMULATOR.parents[2]
+    production = [
+        path
+        for package in ("phonebridge", "calls", "telephony")
+        for path in (root / package).rglob("*.py")
+        if SIMULATOR not in path.parents and "management" not in path.parts
+    ]
+    importers = []
+    for path in production:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "telephony.telnyx.simulator"
+            ):
+                importers.append(path.relative_to(root).as_posix())
+    assert set(importers) == {"telephony/telnyx/embedded.py"}
+
+
 async def test_it_answers_only_while_the_simulator_setting_is_on(settings, monkeypatch):
-    from telephony.telnyx.simulator import embedded
+    from telephony.telnyx import embedded
 
     monkeypatch.setattr(embedded, "_embedded", from_settings(simulator_settings()))
 
@@ -97,7 +120,7 @@ async def test_it_answers_only_while_the_simulator_setting_is_on(settings, monke
 
 
 async def test_it_rings_the_embedded_simulator_for_the_admin_button(monkeypatch, receiver):
-    from telephony.telnyx.simulator import embedded
+    from telephony.telnyx import embedded
 
     app = from_settings(simulator_settings())
     app.carrier.account.update_application(

@@ -1,19 +1,25 @@
-"""The simulator phonebridge's own ASGI server mounts in development (DEBUG, no Telnyx key).
+"""The embedded Telnyx simulator: the one adapter between phonebridge and the simulator.
 
 `phonebridge/asgi.py` wraps its HTTP app in `mount_simulator(...)`: paths under
-`/_simulator/telnyx/v2/` go to the simulator while `settings.TELNYX_SIMULATOR` is on, so the
-carrier's background tasks (webhooks, media sockets) run on the server's own event loop.
-This is the one module of the package that reads Django settings, lazily and only here;
-everything it builds on is Django-free.
+`/_simulator/telnyx/v2/` go to the simulator while `settings.TELNYX_SIMULATOR` is on (DEBUG
+with no Telnyx key), so the carrier's background tasks (webhooks, media sockets) run on the
+server's own event loop; the admin's "Simulate inbound call" rings it through
+`simulate_inbound_call`. No other production module imports `telephony.telnyx.simulator`,
+and this one imports it only when the simulator is first used, so a production worker never
+loads it. The simulator itself is Django-free; the settings are read here.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from telephony.telnyx.simulator.api import DEFAULT_PREFIX, SimulatorAPI
-from telephony.telnyx.simulator.carrier import Carrier
+if TYPE_CHECKING:
+    from telephony.telnyx.simulator.api import SimulatorAPI
+
+# Where the simulator answers; equal to telephony.telnyx.simulator.api.DEFAULT_PREFIX (a test
+# pins the two together), repeated here so that mounting it imports nothing.
+DEFAULT_PREFIX = "/_simulator/telnyx/v2"
 
 _embedded: SimulatorAPI | None = None
 # The loop serving HTTP in this process; the admin's sync views reach the simulator through it.
@@ -31,6 +37,9 @@ def build_simulator_app(
     **carrier_options: Any,
 ) -> SimulatorAPI:
     """A carrier seeded with one key, one app pointing at `webhook_event_url`, one number."""
+    from telephony.telnyx.simulator.api import SimulatorAPI
+    from telephony.telnyx.simulator.carrier import Carrier
+
     carrier = Carrier(signing_seed=signing_seed, **carrier_options)
     carrier.seed(
         api_keys=[api_key],
