@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from telephony.media.codecs import get_codec
@@ -32,23 +34,23 @@ class _FakeTime:
         await asyncio.sleep(0)
 
 
-async def _send(frame: bytes) -> None:
-    pass
-
-
 async def _bench_sender(encoding: str, chunk_ms: int) -> tuple[float, float]:
     codec = get_codec(encoding)
     fake = _FakeTime()
+
+    async def send(frame: np.ndarray) -> None:
+        if sender.frames_sent == FRAMES:
+            sender.close()  # all sent: stop the loop
+
     sender = PacedSender(
-        _send, codec, max_lead_ms=100, max_queue_ms=10**9, clock=fake.clock, sleep=fake.sleep
+        send, codec, max_lead_ms=100, max_queue_ms=10**9, clock=fake.clock, sleep=fake.sleep
     )
-    chunk = bytes(codec.frame_bytes * chunk_ms // 20)
+    chunk = np.zeros(codec.frame_samples * chunk_ms // 20, dtype=np.int16)
     chunks = FRAMES * 20 // chunk_ms
     started = time.perf_counter()
     for _ in range(chunks):
         sender.feed(chunk)
     fed = time.perf_counter()
-    sender.close(drain=True)
     await sender.run()
     done = time.perf_counter()
     if sender.frames_sent != FRAMES:

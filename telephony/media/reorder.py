@@ -44,10 +44,6 @@ class ReorderBuffer(Generic[T]):
         self.missing = 0
 
     @property
-    def next_expected(self) -> int | None:
-        return self._next if self._started else None
-
-    @property
     def pending(self) -> int:
         return len(self._held)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
+
+from telephony import storable
 
 # An Ed25519 SubjectPublicKeyInfo is this 12-byte DER prefix followed by the raw 32-byte key.
 _SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
@@ -109,10 +110,10 @@ class WebhookEvent:
 def parse_event(body: bytes) -> WebhookEvent:
     """Parse the data/meta envelope; tolerant of extra fields, strict about the ones we need."""
     try:
-        envelope = json.loads(body)
-        stored = json.dumps(envelope, ensure_ascii=False, allow_nan=False)  # storable as is?
-        stored.encode()
-    except (ValueError, RecursionError) as exc:  # also lone surrogates, NaN, deep nesting
+        envelope = storable.loads(body)
+    except storable.NotStorable as exc:  # a retry would fail for ever, so refuse it now
+        raise BadEnvelope(f"body cannot be stored: {exc}") from None
+    except ValueError as exc:
         raise BadEnvelope(f"body is not JSON: {exc}") from None
     data = envelope.get("data") if isinstance(envelope, dict) else None
     if not isinstance(data, dict):
@@ -122,8 +123,6 @@ def parse_event(body: bytes) -> WebhookEvent:
         raise BadEnvelope("'data.id' is missing or not a string")
     if not isinstance(event_type, str) or not event_type or len(event_type) > 64:
         raise BadEnvelope("'data.event_type' is missing or not a string")
-    if "\\u0000" in stored:  # PostgreSQL's jsonb cannot hold NUL: a retry would fail forever
-        raise BadEnvelope("the body contains a NUL character")
     payload = data.get("payload") or {}
     if not isinstance(payload, dict):
         raise BadEnvelope("'data.payload' is not an object")

@@ -21,10 +21,22 @@ _MISSING = object()
 
 def _made(kind: str, frame: dict[str, Any], h: Hostile, **meaning: Any) -> Frame:
     text = json.dumps(_present(frame))
-    # Lone surrogates, NaN: JSON no database stores (only a Hostile that may make them).
-    if h.unstorable and unstorable(json.loads(text)):
+    # JSON no database stores: lone surrogates and NaN (only from a Hostile that may make
+    # them), and NUL (any Hostile's control characters).
+    parsed = json.loads(text)
+    if (h.unstorable and unstorable(parsed)) or _holds_nul(parsed):
         return Frame("bad", text)
     return Frame(kind, text, **meaning)
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def _present(value: Any) -> Any:
@@ -222,8 +234,8 @@ def _bad(h: Hostile, n: int) -> Frame:
     if kind == 0:  # a real frame, cut short
         text = _media(h, 0, n).text
         return Frame("bad", text[: h.rng.randrange(len(text))])
-    if kind == 1:  # Channels hands the session binary frames as this
-        return Frame("bad", "\x00binary")
+    if kind == 1:  # a binary message: Telnyx sends text only
+        return Frame("bad", "", binary=h.binary(64))
     if kind == 2:  # deeper than the JSON parser's recursion limit
         return Frame("bad", h.rng.choice(["[", '{"a":']) * h.rng.randint(1_000, 12_000))
     if kind == 3:  # Python refuses integers of more than 4300 digits

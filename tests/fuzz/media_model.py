@@ -25,6 +25,7 @@ CODECS = {
 class Frame:
     kind: str  # bad, unknown, connected, start, media, dtmf, mark, error, stop
     text: str
+    binary: bytes | None = None  # bad: a binary message, sent instead of the text
     token_ok: bool = False  # connected: carries the expected auth token
     codec: tuple[str, int] | None = None  # start: the format it announces, None if unsupported
     inbound: bool = True  # media: the caller's track
@@ -33,6 +34,8 @@ class Frame:
     good: bool = True  # media: a media object; dtmf: one valid digit
 
     def __repr__(self) -> str:
+        if self.binary is not None:
+            return f"Frame({self.kind!r}, binary={self.binary!r})"
         text = self.text if len(self.text) < 300 else self.text[:300] + "..."
         return f"Frame({self.kind!r}, {text!r})"
 

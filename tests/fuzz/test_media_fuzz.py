@@ -23,6 +23,7 @@ from phonebridge.routing import websocket_urlpatterns
 from telephony import tasks
 from telephony.bridges.echo import EchoBridge
 from telephony.media.session import MediaSession
+from telephony.telnyx.wire import WIRE
 from tests.fuzz.doubles import Clock, Socket
 from tests.fuzz.media_cases import media_cases
 from tests.fuzz.media_model import MAX_BAD_FRAMES, TOKEN, MediaCase
@@ -48,12 +49,20 @@ def _media_settings(settings):
 async def play(call: Call, case: MediaCase) -> tuple[MediaSession, Socket]:
     socket, clock = Socket(), Clock()
     session = MediaSession(
-        call=call, bridge=EchoBridge(), transport=socket, clock=clock, sleep=clock.sleep
+        call=call,
+        bridge=EchoBridge(),
+        transport=socket,
+        wire=WIRE,
+        clock=clock,
+        sleep=clock.sleep,
     )
     if case.auth_token:
         session.expect_auth_token(TOKEN)
     for frame in case.frames:
-        await session.on_text(frame.text)
+        if frame.binary is None:
+            await session.on_message(frame.text)
+        else:
+            await session.on_message(None, frame.binary)
         clock.now += 0.02
         await asyncio.sleep(0)  # the sender's turn
     await session.finish("fuzz: the socket closed")
@@ -66,7 +75,7 @@ def check_the_session(session: MediaSession, socket: Socket, case: MediaCase) ->
     assert socket.closes == ([expected.close] if expected.close else []), socket.closes
     counted = (stats.malformed, stats.frames, stats.other_track, stats.unknown_events)
     assert counted == (expected.malformed, expected.frames, expected.other_track, expected.unknown)
-    assert stats.errors_from_telnyx == expected.errors
+    assert stats.carrier_errors == expected.errors
     for task in (session._sender_task, session._heartbeat_task):
         assert task is None or task.done(), f"{task} outlived the session"
     for text in socket.sent:  # whole 20 ms PCMU frames, marks and clears, nothing else

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,32 +32,43 @@ class FakeTime:
         await asyncio.sleep(0)
 
 
+def pcm(n: int, value: int = 0) -> np.ndarray:
+    return np.full(n, value, dtype=np.int16)
+
+
 @dataclass
 class Harness:
     time: FakeTime
     sender: PacedSender
-    # ("media", time, payload) and ("mark", time, name), in the order sent.
+    # ("media", time, samples) and ("mark", time, name), in the order sent.
     events: list[tuple[str, float, object]] = field(default_factory=list)
     # Called after each media frame is recorded, e.g. to barge in mid-stream.
     after_media: Callable[[], None] | None = None
 
     @property
-    def frames(self) -> list[bytes]:
-        return [payload for kind, _, payload in self.events if kind == "media"]  # type: ignore[misc]
+    def frames(self) -> list[list[int]]:
+        return [payload.tolist() for kind, _, payload in self.events if kind == "media"]  # type: ignore[attr-defined]
 
     @property
     def send_times(self) -> list[float]:
         return [at for kind, at, _ in self.events if kind == "media"]
 
     async def run_to_end(self) -> None:
-        self.sender.close(drain=True)
-        await asyncio.wait_for(self.sender.run(), timeout=5)
+        """Run the sender until it has sent all it can, then stop it."""
+        task = asyncio.create_task(self.sender.run())
+        while True:
+            sent = len(self.events)
+            await settle()
+            if len(self.events) == sent:
+                break
+        self.sender.close()
+        await asyncio.wait_for(task, timeout=5)
 
 
 def make_harness(encoding: str = "PCMU", **kwargs: object) -> Harness:
     fake = FakeTime()
 
-    async def send(frame: bytes) -> None:
+    async def send(frame: np.ndarray) -> None:
         h.events.append(("media", fake.now, frame))
         if h.after_media is not None:
             h.after_media()
@@ -89,7 +101,7 @@ def test_reframer_returns_only_whole_frames_and_keeps_the_remainder():
     reframer = Reframer(160, 0xFF)
     frames = reframer.push(bytes(400))
     assert [len(f) for f in frames] == [160, 160]
-    assert reframer.pending_bytes == 80
+    assert reframer.flush() == bytes(80) + b"\xff" * 80
 
 
 def test_reframer_joins_the_remainder_with_the_next_push():
@@ -108,7 +120,7 @@ def test_reframer_pads_the_tail_with_codec_silence(encoding, pad):
     reframer.push(b"\x01" * 10)
     tail = reframer.flush()
     assert tail == b"\x01" * 10 + pad * (codec.frame_bytes - 10)
-    assert reframer.pending_bytes == 0
+    assert reframer.flush() is None
 
 
 def test_reframer_flush_returns_none_when_nothing_is_pending():
@@ -246,25 +258,34 @@ def test_pacer_does_not_count_idle_time_when_nobody_is_speaking():
 async def test_sender_sends_only_exact_20ms_frames():
     h = make_harness()
     for size in (1, 99, 160, 333, 17):
-        h.sender.feed(b"\x01" * size)
+        h.sender.feed(pcm(size, 1))
     h.sender.end_of_utterance()
     await h.run_to_end()
     assert all(len(frame) == 160 for frame in h.frames)
-    assert b"".join(h.frames) == b"\x01" * 610 + b"\xff" * 30
+    samples = [sample for frame in h.frames for sample in frame]
+    assert samples == [1] * 610 + [0] * 30  # the tail padded with silence
 
 
-async def test_sender_pads_the_tail_with_codec_silence_for_l16():
-    h = make_harness("L16")
-    h.sender.feed(b"\x07" * 100)
+async def test_sender_frames_at_the_codecs_rate_and_counts_encoded_bytes():
+    h = make_harness("L16")  # 16 kHz, two bytes a sample
+    h.sender.feed(pcm(100, 7))
     h.sender.end_of_utterance()
     await h.run_to_end()
-    assert h.frames == [b"\x07" * 100 + b"\x00" * 540]
+    assert h.frames == [[7] * 100 + [0] * 220]
+    assert (h.sender.frames_sent, h.sender.bytes_sent) == (1, 640)
+
+
+async def test_sender_takes_any_integer_pcm_as_int16():
+    h = make_harness()
+    h.sender.feed(np.full(160, 40_000, dtype=np.int32))
+    await h.run_to_end()
+    assert h.frames == [[32767] * 160]
 
 
 async def test_sender_fills_the_lead_then_sends_every_20ms():
     h = make_harness(max_lead_ms=100)
     start = h.time.now
-    h.sender.feed(bytes(160 * 20))
+    h.sender.feed(pcm(160 * 20))
     await h.run_to_end()
     times = [t - start for t in h.send_times]
     assert times[:5] == [0.0] * 5
@@ -275,7 +296,7 @@ async def test_sender_fills_the_lead_then_sends_every_20ms():
 @pytest.mark.parametrize("max_lead_ms", [10, 20, 60, 100, 160])
 async def test_sender_lead_never_exceeds_max_lead(max_lead_ms):
     h = make_harness(max_lead_ms=max_lead_ms)
-    h.sender.feed(bytes(160 * 40))
+    h.sender.feed(pcm(160 * 40))
     await h.run_to_end()
     # One frame must always be in flight, so the bound is at least a frame.
     assert h.sender.max_lead_seen_ms <= max(max_lead_ms, 20) + EPS
@@ -290,7 +311,7 @@ def test_sender_keeps_framing_and_lead_for_any_chunking(chunks, max_lead_ms):
     async def scenario() -> Harness:
         h = make_harness(max_lead_ms=max_lead_ms)
         for size in chunks:
-            h.sender.feed(b"\x02" * size)
+            h.sender.feed(pcm(size, 2))
         h.sender.end_of_utterance()
         await h.run_to_end()
         return h
@@ -314,12 +335,13 @@ def test_sender_keeps_framing_and_lead_for_any_chunking(chunks, max_lead_ms):
 async def test_sender_paces_with_the_real_clock():
     sent: list[float] = []
 
-    async def send(frame: bytes) -> None:
+    async def send(frame: np.ndarray) -> None:
         sent.append(time.monotonic())
+        if len(sent) == 10:
+            sender.close()
 
     sender = PacedSender(send, get_codec("PCMU"), max_lead_ms=40)
-    sender.feed(bytes(160 * 10))
-    sender.close(drain=True)
+    sender.feed(pcm(160 * 10))
     started = time.monotonic()
     await asyncio.wait_for(sender.run(), timeout=5)
     # 10 frames with a 40 ms lead: the last leaves about 160 ms after the first.
@@ -341,7 +363,7 @@ async def test_clear_drops_the_queue_and_leaves_at_most_the_lead_playing():
             dropped.append(h.sender.clear())
 
     h.after_media = barge_in_after_30_frames
-    h.sender.feed(bytes(160 * 100) + bytes(80))
+    h.sender.feed(pcm(160 * 100 + 80))
     await h.run_to_end()
     assert len(h.frames) == 30
     assert dropped == [70]
@@ -357,7 +379,7 @@ async def test_clear_returns_zero_when_nothing_is_queued():
 
 async def test_clear_drops_the_reframer_remainder():
     h = make_harness()
-    h.sender.feed(bytes(100))
+    h.sender.feed(pcm(100))
     h.sender.clear()
     h.sender.end_of_utterance()
     await h.run_to_end()
@@ -367,13 +389,13 @@ async def test_clear_drops_the_reframer_remainder():
 async def test_audio_fed_after_clear_goes_out_at_once():
     h = make_harness(max_lead_ms=100)
     task = asyncio.create_task(h.sender.run())
-    h.sender.feed(bytes(160 * 50))
+    h.sender.feed(pcm(160 * 50))
     await settle()
     h.sender.clear()
     cleared_at = h.time.now
-    h.sender.feed(b"\x03" * 160 * 5)
+    h.sender.feed(pcm(160 * 5, 3))
     await settle()
-    after = [t for kind, t, p in h.events if kind == "media" and p == b"\x03" * 160]
+    after = [t for kind, t, p in h.events if kind == "media" and p[0] == 3]  # type: ignore[index]
     assert after == [cleared_at] * 5  # the lead refills at once after a clear
     h.sender.close()
     await task
@@ -385,7 +407,7 @@ async def test_audio_fed_after_clear_goes_out_at_once():
 async def test_sender_counts_one_underrun_per_dry_spell_mid_utterance():
     h = make_harness()
     task = asyncio.create_task(h.sender.run())
-    h.sender.feed(bytes(160 * 3))
+    h.sender.feed(pcm(160 * 3))
     await settle()
     assert h.sender.underruns == 0  # 60 ms still queued at the far end
     h.time.now += 0.061
@@ -393,23 +415,24 @@ async def test_sender_counts_one_underrun_per_dry_spell_mid_utterance():
     h.time.now += 0.5
     await settle()
     assert h.sender.underruns == 1  # still the same gap
-    h.sender.feed(bytes(160 * 3))
+    h.sender.feed(pcm(160 * 3))
     await settle()
     assert h.sender.underruns == 1  # the frames that end it
     h.time.now += 0.061
     assert h.sender.underruns == 2
     h.sender.close()
     await task
-    assert h.sender.stats().underruns == 2
+    assert h.sender.underruns == 2
 
 
 # PacedSender: sending from the producer's task
 
 
-async def test_send_due_sends_what_the_lead_allows_and_leaves_the_rest_to_run():
+async def test_a_batch_sends_what_the_lead_allows_and_leaves_the_rest_to_run():
     h = make_harness(max_lead_ms=60)
-    h.sender.feed(bytes(160 * 5), wake=False)
-    await h.sender.send_due()
+    async with h.sender.batch():
+        h.sender.feed(pcm(160 * 5))
+        assert h.frames == []  # nothing leaves while the batch is open
     assert len(h.frames) == 3  # 60 ms of lead, sent at once from this task
     assert set(h.send_times) == {h.time.now}
     task = asyncio.create_task(h.sender.run())
@@ -420,37 +443,61 @@ async def test_send_due_sends_what_the_lead_allows_and_leaves_the_rest_to_run():
     await task
 
 
-async def test_send_due_does_not_wake_the_sender_when_it_sent_everything():
+async def test_a_batch_does_not_wake_the_sender_when_it_sent_everything():
     h = make_harness()
     task = asyncio.create_task(h.sender.run())
     await settle()
-    h.sender.feed(bytes(160), wake=False)
-    await h.sender.send_due()
+    async with h.sender.batch():
+        h.sender.feed(pcm(160))
+        h.sender.mark("m1")
     assert len(h.frames) == 1
+    assert h.events[-1][::2] == ("mark", "m1")
     assert not h.sender._wakeup.is_set()  # the sending task sleeps on
     h.sender.close()
     await task
 
 
-async def test_send_due_defers_to_run_while_it_is_mid_send():
+async def test_a_batch_defers_to_run_while_it_is_mid_send():
     h = make_harness()
     release = asyncio.Event()
-    sent: list[bytes] = []
+    sent: list[int] = []
 
-    async def slow_send(frame: bytes) -> None:
-        sent.append(frame)
+    async def slow_send(frame: np.ndarray) -> None:
+        sent.append(int(frame[0]))
         await release.wait()
 
     h.sender._send = slow_send
     task = asyncio.create_task(h.sender.run())
-    h.sender.feed(b"\x01" * 160)
+    h.sender.feed(pcm(160, 1))
     await settle()  # run() is inside the send of frame 1
-    h.sender.feed(b"\x02" * 160, wake=False)
-    await h.sender.send_due()
-    assert sent == [b"\x01" * 160]  # frame 2 waits its turn rather than overtaking
+    async with h.sender.batch():
+        h.sender.feed(pcm(160, 2))
+    assert sent == [1]  # frame 2 waits its turn rather than overtaking
     release.set()
     await settle()
-    assert sent == [b"\x01" * 160, b"\x02" * 160]
+    assert sent == [1, 2]
+    h.sender.close()
+    await task
+
+
+async def test_audio_fed_in_a_batch_that_fails_is_left_to_run():
+    h = make_harness()
+    task = asyncio.create_task(h.sender.run())
+    await settle()
+
+    async def feed_then_fail() -> None:
+        async with h.sender.batch():
+            h.sender.feed(pcm(160, 4))
+            raise RuntimeError("a bridge bug")
+
+    with pytest.raises(RuntimeError):
+        await feed_then_fail()
+    assert h.frames == []  # not sent from the failing task
+    await settle()
+    assert h.frames == [[4] * 160]
+    h.sender.feed(pcm(160, 5))  # and feeding wakes the sender again
+    await settle()
+    assert len(h.frames) == 2
     h.sender.close()
     await task
 
@@ -458,12 +505,12 @@ async def test_send_due_defers_to_run_while_it_is_mid_send():
 async def test_silence_after_end_of_utterance_is_not_an_underrun():
     h = make_harness()
     task = asyncio.create_task(h.sender.run())
-    h.sender.feed(bytes(160 * 3))
+    h.sender.feed(pcm(160 * 3))
     h.sender.end_of_utterance()
     await settle()
     h.time.now += 5
     await settle()
-    h.sender.feed(bytes(160 * 3))
+    h.sender.feed(pcm(160 * 3))
     h.sender.end_of_utterance()
     await settle()
     assert h.sender.underruns == 0
@@ -474,7 +521,7 @@ async def test_silence_after_end_of_utterance_is_not_an_underrun():
 async def test_waiting_for_the_first_frame_is_not_an_underrun():
     h = make_harness()
     task = asyncio.create_task(h.sender.run())
-    h.sender.feed(bytes(100))  # less than a frame
+    h.sender.feed(pcm(100))  # less than a frame
     await settle()
     assert h.sender.underruns == 0
     h.sender.close()
@@ -486,9 +533,9 @@ async def test_waiting_for_the_first_frame_is_not_an_underrun():
 
 async def test_marks_are_sent_after_the_audio_they_follow():
     h = make_harness()
-    h.sender.feed(bytes(160 * 10))
+    h.sender.feed(pcm(160 * 10))
     h.sender.mark("first")
-    h.sender.feed(bytes(160 * 5))
+    h.sender.feed(pcm(160 * 5))
     h.sender.end_of_utterance()
     h.sender.mark("second")
     await h.run_to_end()
@@ -499,30 +546,29 @@ async def test_marks_are_sent_after_the_audio_they_follow():
 
 async def test_an_echoed_mark_moves_from_pending_to_played():
     h = make_harness()
-    h.sender.feed(bytes(160))
+    h.sender.feed(pcm(160))
     h.sender.mark("a")
     h.sender.mark("b")
     await h.run_to_end()
     assert h.sender.on_mark_echoed("a")
     assert h.sender.pending_marks == ["b"]
     assert list(h.sender.played_marks) == ["a"]
-    assert h.sender.last_played_mark == "a"
 
 
 async def test_marks_returned_by_clear_do_not_count_as_played():
     h = make_harness()
-    h.sender.feed(bytes(160 * 3))
+    h.sender.feed(pcm(160 * 3))
     h.sender.mark("before-barge-in")
     await h.run_to_end()
     h.sender.clear()
     assert not h.sender.on_mark_echoed("before-barge-in")
-    assert h.sender.last_played_mark is None
+    assert list(h.sender.played_marks) == []
     assert h.sender.pending_marks == []
 
 
 async def test_marks_still_queued_at_clear_are_never_sent():
     h = make_harness()
-    h.sender.feed(bytes(160 * 3))
+    h.sender.feed(pcm(160 * 3))
     h.sender.mark("never")
     h.sender.clear()
     await h.run_to_end()
@@ -535,7 +581,7 @@ async def test_an_unknown_mark_echo_is_ignored():
 
 
 async def test_mark_needs_a_send_mark_callback():
-    async def send(frame: bytes) -> None:
+    async def send(frame: np.ndarray) -> None:
         pass
 
     sender = PacedSender(send, get_codec("PCMU"))
@@ -543,13 +589,13 @@ async def test_mark_needs_a_send_mark_callback():
         sender.mark("x")
 
 
-# PacedSender: bounds, shutdown and stats
+# PacedSender: bounds, shutdown and counters
 
 
 async def test_a_flooding_producer_loses_the_oldest_frames_only():
     h = make_harness(max_queue_ms=100)  # room for five frames
     for n in range(8):
-        h.sender.feed(bytes([n]) * 160)
+        h.sender.feed(pcm(160, n))
     h.sender.mark("kept")
     await h.run_to_end()
     assert [frame[0] for frame in h.frames] == [3, 4, 5, 6, 7]
@@ -561,14 +607,14 @@ async def test_flood_shedding_keeps_marks_queued_before_the_dropped_audio():
     h = make_harness(max_queue_ms=40)  # room for two frames
     h.sender.mark("start")
     for n in range(3):
-        h.sender.feed(bytes([n]) * 160)
+        h.sender.feed(pcm(160, n))
     await h.run_to_end()
     assert [p if k == "mark" else p[0] for k, _, p in h.events] == ["start", 1, 2]  # type: ignore[index]
 
 
-async def test_close_without_drain_stops_at_once():
+async def test_close_stops_at_once_and_drops_what_is_queued():
     h = make_harness()
-    h.sender.feed(bytes(160 * 50))
+    h.sender.feed(pcm(160 * 50))
     h.sender.close()
     await asyncio.wait_for(h.sender.run(), timeout=5)
     assert h.frames == []
@@ -582,25 +628,12 @@ async def test_close_stops_an_idle_sender():
     await asyncio.wait_for(task, timeout=5)
 
 
-async def test_close_with_drain_sends_everything_queued():
-    h = make_harness()
-    task = asyncio.create_task(h.sender.run())
-    h.sender.feed(bytes(160 * 12))
-    h.sender.close(drain=True)
-    await asyncio.wait_for(task, timeout=5)
-    assert len(h.frames) == 12
-
-
-async def test_stats_describe_what_was_sent():
+async def test_the_counters_describe_what_was_sent():
     h = make_harness(max_lead_ms=60)
     start = h.time.now
-    h.sender.feed(bytes(160 * 10))
+    h.sender.feed(pcm(160 * 10))
     await h.run_to_end()
-    stats = h.sender.stats()
-    assert stats.frames_sent == 10
-    assert stats.bytes_sent == 1600
-    assert stats.first_send_at == start
-    assert stats.max_lead_ms == pytest.approx(60)
-    assert stats.underruns == 0
-    assert stats.dropped_frames == 0
-    assert h.sender.queued_frames == 0
+    sender = h.sender
+    assert (sender.frames_sent, sender.bytes_sent, sender.first_send_at) == (10, 1600, start)
+    assert sender.max_lead_seen_ms == pytest.approx(60)
+    assert (sender.underruns, sender.dropped_frames, sender.queued_frames) == (0, 0, 0)

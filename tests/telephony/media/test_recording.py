@@ -1,198 +1,78 @@
 from __future__ import annotations
 
-import gc
-import shutil
-import warnings
+import re
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from telephony.media.recording import WavRecorder
-
-RATE = 8000
-
-
-def ramp(n: int, start: int = 1) -> np.ndarray:
-    return np.arange(start, start + n, dtype=np.int16)
+from calls.models import Call
+from telephony.media.recording import CallRecording
 
 
-def read_wav(path: Path) -> tuple[wave._wave_params, np.ndarray, np.ndarray]:
-    """Return the parameters and the left and right channels of a WAV file."""
-    with wave.open(str(path), "rb") as wav:
-        params = wav.getparams()
-        frames = np.frombuffer(wav.readframes(params.nframes), dtype="<i2")
-    return params, frames[0::2], frames[1::2]
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
 
 
-def test_it_writes_a_16_bit_stereo_wav_at_the_given_rate(tmp_path):
-    path = tmp_path / "call.wav"
-    with WavRecorder(path, 16000) as recorder:
-        recorder.write_inbound(ramp(320))
-    params, _, _ = read_wav(path)
-    assert (params.nchannels, params.sampwidth, params.framerate) == (2, 2, 16000)
-    assert params.nframes == 320
+def tone(freq: float, n: int, rate: int) -> np.ndarray:
+    return (8000 * np.sin(2 * np.pi * freq * np.arange(n) / rate)).astype(np.int16)
 
 
-def test_it_puts_the_caller_left_and_what_we_sent_right(tmp_path):
-    path = tmp_path / "call.wav"
-    with WavRecorder(path, RATE) as recorder:
-        recorder.write_outbound(ramp(160, start=-500))
-        recorder.write_inbound(ramp(160, start=1000))
-    _, left, right = read_wav(path)
-    assert left.tolist() == ramp(160, start=1000).tolist()
-    assert right.tolist() == ramp(160, start=-500).tolist()
+def channels(path: Path) -> tuple[int, np.ndarray, np.ndarray]:
+    with wave.open(str(path)) as wav:
+        rate = wav.getframerate()
+        stereo = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    return rate, stereo[0::2].astype(float), stereo[1::2].astype(float)
 
 
-def test_it_pads_the_outbound_channel_with_silence_when_we_sent_nothing(tmp_path):
-    path = tmp_path / "call.wav"
-    with WavRecorder(path, RATE) as recorder:
-        recorder.write_outbound(ramp(100))
-        recorder.write_inbound(ramp(160))
-    _, left, right = read_wav(path)
-    assert left.tolist() == ramp(160).tolist()
-    assert right.tolist() == ramp(100).tolist() + [0] * 60
+def level_at(samples: np.ndarray, rate: int, freq: float) -> float:
+    """The amplitude of `freq` in `samples` (a Hann-windowed FFT bin)."""
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(spectrum[round(freq * len(samples) / rate)])
 
 
-def test_it_spreads_queued_outbound_over_later_inbound_chunks(tmp_path):
-    path = tmp_path / "call.wav"
-    with WavRecorder(path, RATE) as recorder:
-        recorder.write_outbound(ramp(250))
-        recorder.write_inbound(ramp(160))
-        recorder.write_outbound(ramp(50, start=900))
-        recorder.write_inbound(ramp(160))
-        recorder.write_inbound(ramp(160))
-    _, left, right = read_wav(path)
-    assert len(left) == 480  # the inbound timeline sets the length
-    assert right.tolist() == ramp(250).tolist() + ramp(50, start=900).tolist() + [0] * 180
+def record(caller_rate: int, sent_rate: int, sent: np.ndarray, tmp_path: Path) -> Path:
+    """A second of call: silence from the caller, `sent` as 20 ms frames from us."""
+    recording = CallRecording.open(
+        Call(direction="inbound"), sample_rate=caller_rate, outbound_rate=sent_rate
+    )
+    sent_frame, caller_frame = sent_rate // 50, caller_rate // 50
+    for start in range(0, len(sent), sent_frame):
+        recording.write_outbound(sent[start : start + sent_frame])
+        recording.write_inbound(np.zeros(caller_frame, dtype=np.int16))
+    return Path(tmp_path) / recording.close()
 
 
-def test_close_writes_remaining_outbound_against_silence(tmp_path):
-    path = tmp_path / "call.wav"
-    recorder = WavRecorder(path, RATE)
-    recorder.write_inbound(ramp(160))
-    recorder.write_outbound(ramp(80, start=7))
-    recorder.close()
-    _, left, right = read_wav(path)
-    assert left.tolist() == ramp(160).tolist() + [0] * 80
-    assert right.tolist() == [0] * 160 + ramp(80, start=7).tolist()
+def test_it_is_named_by_the_call_field_and_written_under_media_root(tmp_path):
+    call = Call(direction="inbound")
+    recording = CallRecording.open(call, sample_rate=8000, outbound_rate=8000)
+    recording.write_inbound(np.ones(160, dtype=np.int16))
+    name = recording.close()
+    assert name == Call._meta.get_field("recording").generate_filename(call, f"{call.pk}.wav")
+    assert re.fullmatch(rf"recordings/(\d+/)*{call.pk}\.wav", name)
+    assert (tmp_path / name).stat().st_size == 44 + 160 * 4
 
 
-def test_outbound_beyond_the_bound_is_written_against_silence(tmp_path):
-    path = tmp_path / "call.wav"
-    recorder = WavRecorder(path, RATE, max_outbound_ms=100)  # 800 samples
-    recorder.write_outbound(ramp(1000))
-    assert recorder.outbound_backlog_s == pytest.approx(0.1)
-    assert recorder.duration_s == pytest.approx(200 / RATE)
-    recorder.write_inbound(ramp(800, start=5000))
-    recorder.close()
-    _, left, right = read_wav(path)
-    assert left.tolist() == [0] * 200 + ramp(800, start=5000).tolist()
-    assert right.tolist() == ramp(1000).tolist()
+def test_what_we_sent_at_the_callers_rate_is_recorded_as_it_is(tmp_path):
+    sent = tone(440, 8000, 8000)
+    rate, caller, ours = channels(record(8000, 8000, sent, tmp_path))
+    assert rate == 8000
+    assert not caller.any()
+    assert ours.tolist() == sent.tolist()
 
 
-def test_outbound_memory_stays_bounded_when_the_caller_goes_quiet(tmp_path):
-    recorder = WavRecorder(tmp_path / "call.wav", RATE, max_outbound_ms=2000)
-    for _ in range(500):  # 10 s sent, nothing received
-        recorder.write_outbound(ramp(160))
-        assert recorder.outbound_backlog_s <= 2.0
-    recorder.close()
+def test_8khz_audio_we_sent_is_recorded_at_16khz_without_images(tmp_path):
+    rate, _, ours = channels(record(16000, 8000, tone(1000, 8000, 8000), tmp_path))
+    assert (rate, len(ours)) == (16000, 16000)
+    steady = ours[800:-800]  # leave out the filter's start and end
+    # Repeating each sample would mirror the tone around 8 kHz, at 7 kHz, about 10 dB down.
+    assert level_at(steady, rate, 7000) < level_at(steady, rate, 1000) / 1000  # -60 dB
 
 
-def test_audio_reaches_disk_in_chunks_of_about_half_a_second(tmp_path):
-    path = tmp_path / "call.wav"
-    recorder = WavRecorder(path, RATE)
-    for _ in range(24):  # 480 ms: not yet a chunk
-        recorder.write_inbound(ramp(160))
-    assert path.stat().st_size == 44
-    recorder.write_inbound(ramp(160))  # 500 ms
-    assert path.stat().st_size == 44 + 4000 * 4
-    recorder.close()
-
-
-def test_an_abandoned_recording_is_a_valid_wav_of_everything_flushed(tmp_path):
-    path = tmp_path / "call.wav"
-    recorder = WavRecorder(path, RATE)
-    for n in range(50):  # 1 s, flushed at 0.5 s and 1 s
-        recorder.write_inbound(np.full(160, n, dtype=np.int16))
-    recorder.write_inbound(ramp(160))  # 20 ms still in memory
-    snapshot = tmp_path / "snapshot.wav"
-    shutil.copyfile(path, snapshot)  # what a killed process leaves behind
-    params, left, right = read_wav(snapshot)
-    assert params.nframes == RATE
-    assert left.tolist() == np.repeat(np.arange(50), 160).tolist()
-    assert not right.any()
-    recorder.close()
-
-
-def test_a_recording_flushed_then_dropped_without_close_stays_valid(tmp_path):
-    path = tmp_path / "call.wav"
-    recorder = WavRecorder(path, RATE)
-    recorder.write_outbound(ramp(100))
-    recorder.write_inbound(ramp(300))
-    recorder.flush()
-    with warnings.catch_warnings():
-        # Dropping an open file warns, which is the point: nobody called close().
-        warnings.simplefilter("ignore", ResourceWarning)
-        del recorder
-        gc.collect()
-    params, left, right = read_wav(path)
-    assert params.nframes == 300
-    assert left.tolist() == ramp(300).tolist()
-    assert right.tolist() == ramp(100).tolist() + [0] * 200
-
-
-def test_the_header_sizes_match_the_file_after_close(tmp_path):
-    path = tmp_path / "call.wav"
-    with WavRecorder(path, RATE) as recorder:
-        recorder.write_inbound(ramp(1234))
-    raw = path.read_bytes()
-    assert int.from_bytes(raw[4:8], "little") == len(raw) - 8
-    assert int.from_bytes(raw[40:44], "little") == len(raw) - 44 == 1234 * 4
-
-
-def test_an_empty_recording_is_a_valid_wav(tmp_path):
-    path = tmp_path / "call.wav"
-    WavRecorder(path, RATE).close()
-    params, _, _ = read_wav(path)
-    assert params.nframes == 0
-
-
-def test_duration_counts_every_recorded_frame(tmp_path):
-    recorder = WavRecorder(tmp_path / "call.wav", RATE)
-    recorder.write_inbound(ramp(4000))
-    recorder.write_inbound(ramp(80))
-    assert recorder.duration_s == pytest.approx(4080 / RATE)
-    recorder.write_outbound(ramp(400))
-    recorder.close()
-    assert recorder.duration_s == pytest.approx(4480 / RATE)
-
-
-def test_the_recorder_copies_outbound_samples_it_queues(tmp_path):
-    path = tmp_path / "call.wav"
-    buffer = ramp(160)
-    with WavRecorder(path, RATE) as recorder:
-        recorder.write_outbound(buffer)
-        buffer[:] = 0  # a producer reusing its buffer
-        recorder.write_inbound(ramp(160))
-    _, _, right = read_wav(path)
-    assert right.tolist() == ramp(160).tolist()
-
-
-def test_writing_after_close_is_refused(tmp_path):
-    recorder = WavRecorder(tmp_path / "call.wav", RATE)
-    recorder.close()
-    recorder.close()  # closing twice is harmless
-    with pytest.raises(ValueError, match="closed"):
-        recorder.write_inbound(ramp(10))
-
-
-def test_float_samples_are_refused(tmp_path):
-    with WavRecorder(tmp_path / "call.wav", RATE) as recorder, pytest.raises(TypeError):
-        recorder.write_inbound(np.zeros(10, dtype=np.float32))
-
-
-def test_it_exposes_its_path(tmp_path):
-    with WavRecorder(str(tmp_path / "call.wav"), RATE) as recorder:
-        assert recorder.path == tmp_path / "call.wav"
+def test_16khz_audio_we_sent_is_recorded_at_8khz_without_aliasing(tmp_path):
+    # 6 kHz cannot exist at 8 kHz; dropping every other sample would fold it to 2 kHz.
+    rate, _, ours = channels(record(8000, 16000, tone(6000, 16000, 16000), tmp_path))
+    assert (rate, len(ours)) == (8000, 8000)
+    assert np.sqrt(np.mean(ours[400:-400] ** 2)) < 8000 / 100  # -40 dB

@@ -21,10 +21,10 @@ def test_in_order_frames_are_released_at_once():
 
 def test_the_first_sequence_number_sets_the_start():
     buffer: ReorderBuffer[int] = ReorderBuffer()
-    assert buffer.next_expected is None
     assert buffer.push(17, 17) == [17]
-    assert buffer.next_expected == 18
-    assert buffer.missing == 0
+    assert buffer.push(18, 18) == [18]  # the next one expected
+    assert buffer.push(16, 16) == []  # before the start
+    assert (buffer.missing, buffer.late) == (0, 1)
 
 
 def test_an_early_frame_is_held_until_the_gap_is_filled():
@@ -44,7 +44,7 @@ def test_window_overflow_skips_the_missing_frame():
     assert buffer.push(6, 6) == []  # three held: the window is full, not over
     assert buffer.push(7, 7) == [4, 5, 6, 7]
     assert buffer.missing == 1
-    assert buffer.next_expected == 8
+    assert buffer.push(8, 8) == [8]  # the next one expected
 
 
 def test_window_overflow_counts_every_skipped_number():

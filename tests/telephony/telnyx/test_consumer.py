@@ -399,14 +399,14 @@ async def test_media_and_control_messages_are_handled_one_at_a_time():
     await communicator.send_to(text_data=start())
     inside = 0
     overlaps = 0
-    original = MediaSession.on_text
+    original = MediaSession.on_message
 
-    async def slow_on_text(self, text: str) -> None:
+    async def slow_on_message(self, text: str | None, data: bytes | None = None) -> None:
         nonlocal inside, overlaps
         inside += 1
         overlaps += inside > 1
         await asyncio.sleep(0.01)  # a frame whose handling yields, as persisting does
-        await original(self, text)
+        await original(self, text, data)
         inside -= 1
 
     async def counting_on_control(self, action: str) -> None:
@@ -414,7 +414,7 @@ async def test_media_and_control_messages_are_handled_one_at_a_time():
         overlaps += inside > 0
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(MediaSession, "on_text", slow_on_text)
+        patch.setattr(MediaSession, "on_message", slow_on_message)
         patch.setattr(MediaSession, "on_control", counting_on_control)
         for chunk in range(1, 6):
             await communicator.send_to(text_data=media(chunk, b"\xff" * 160))
@@ -535,6 +535,20 @@ async def test_binary_frames_are_bad_input():
     await stop(communicator)
     await call.arefresh_from_db()
     assert call.frames_malformed == 1
+    stop_event = await CallEvent.objects.aget(call=call, type="media.stop")
+    assert stop_event.payload["bad_frames"] == {"binary_frame": 1}
+
+
+async def test_a_nul_character_no_database_could_store_is_malformed():
+    call, token = await new_call()
+    communicator = await open_stream(call, token)
+    await communicator.send_to(text_data=start())
+    await communicator.send_to(text_data=json.dumps({"event": "mark", "mark": {"name": "\x00"}}))
+    await communicator.send_to(text_data=media(2, ulaw_encode(tone(160))))
+    assert len(await received_media(communicator, 1)) == 1
+    await stop(communicator)
+    stop_event = await CallEvent.objects.aget(call=call, type="media.stop")
+    assert stop_event.payload["bad_frames"] == {"malformed_json": 1}
 
 
 async def test_repeated_garbage_closes_the_stream_with_a_recorded_reason(settings):

@@ -1,0 +1,198 @@
+"""MediaSession as a pipeline, without Channels: frames in through a wire, a fake socket out."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calls.models import Call
+from telephony import tasks
+from telephony.bridges.echo import EchoBridge
+from telephony.media.codecs import l16_encode, ulaw_encode
+from telephony.media.session import MediaSession
+from telephony.telnyx.wire import WIRE
+from tests.fuzz.doubles import Clock, Socket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _media_settings(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    settings.RECORD_CALLS = False
+    settings.MEDIA_MAX_LEAD_MS = 100
+
+
+class FrozenClock(Clock):
+    """Time stands still: the sender sends what the lead allows and waits for ever."""
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds >= 1:
+            await asyncio.Event().wait()
+        await asyncio.sleep(0)
+
+
+def tone(n: int, rate: int = 8000, freq: float = 440.0) -> np.ndarray:
+    return (8000 * np.sin(2 * np.pi * freq * np.arange(n) / rate)).astype(np.int16)
+
+
+def start(encoding: str = "PCMU", rate: int = 8000) -> str:
+    media_format = {"encoding": encoding, "sample_rate": rate}
+    return json.dumps(
+        {"event": "start", "stream_id": "s-1", "start": {"media_format": media_format}}
+    )
+
+
+def media(seq: int, payload: bytes) -> str:
+    body = {"chunk": str(seq), "payload": base64.b64encode(payload).decode()}
+    return json.dumps({"event": "media", "media": body})
+
+
+async def new_session(clock: Clock | None = None) -> tuple[MediaSession, Socket, Clock]:
+    call = await Call.objects.acreate(direction="inbound", status="streaming")
+    socket, clock = Socket(), clock or Clock()
+    session = MediaSession(
+        call=call, bridge=EchoBridge(), transport=socket, wire=WIRE, clock=clock, sleep=clock.sleep
+    )
+    return session, socket, clock
+
+
+async def yields(n: int = 20) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def sent(socket: Socket, event: str = "media") -> list[dict]:
+    return [m for m in map(json.loads, socket.sent) if m["event"] == event]
+
+
+async def finish(session: MediaSession) -> None:
+    await session.finish("test over")
+    await tasks.drain()
+
+
+def recorded(session: MediaSession, settings) -> tuple[int, np.ndarray, np.ndarray]:
+    session.call.refresh_from_db()
+    path = Path(settings.MEDIA_ROOT) / session.call.recording.name
+    with wave.open(str(path)) as wav:
+        stereo = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+        return wav.getframerate(), stereo[0::2], stereo[1::2]
+
+
+# The echo, and what it costs ---------------------------------------------------------------
+
+
+async def test_the_echo_leaves_from_the_frames_own_task_before_it_returns():
+    session, socket, _ = await new_session()
+    await session.on_message(start())
+    payload = ulaw_encode(tone(160))
+    await session.on_message(media(2, payload))
+    # No yield in between: the sending task had no turn, the frame's own task sent it.
+    assert [base64.b64decode(m["media"]["payload"]) for m in sent(socket)] == [payload]
+    await finish(session)
+
+
+async def test_agent_audio_from_the_bridges_own_task_wakes_the_sender():
+    session, socket, _ = await new_session()
+    await session.on_message(start())
+    await yields()
+    session.agent_audio(tone(160), 8000)
+    assert sent(socket) == []
+    await yields()
+    assert len(sent(socket)) == 1
+    await finish(session)
+
+
+async def test_agent_audio_at_another_rate_is_resampled_to_the_codecs():
+    session, socket, _ = await new_session()
+    await session.on_message(start())
+    session.agent_audio(tone(4800, rate=48000), 48000)  # 100 ms at 48 kHz
+    await yields()
+    sizes = [len(base64.b64decode(m["media"]["payload"])) for m in sent(socket)]
+    assert len(sizes) >= 4  # the resampler holds a few samples back
+    assert set(sizes) == {160}
+    await finish(session)
+
+
+# The recording ----------------------------------------------------------------------------
+
+
+async def test_audio_cleared_by_a_barge_in_before_it_was_sent_is_not_recorded(settings):
+    settings.RECORD_CALLS = True
+    session, socket, _ = await new_session(FrozenClock())
+    await session.on_message(start())
+    agent = tone(3 * 8000)  # three seconds, far more than the 100 ms lead
+    session.agent_audio(agent, 8000)
+    await yields()
+    assert len(sent(socket)) == 5  # 100 ms sent, the rest queued
+    session.interrupt()
+    for seq in range(2, 52):  # a second of silence from the caller, echoed
+        await session.on_message(media(seq, ulaw_encode(np.zeros(160, dtype=np.int16))))
+    await finish(session)
+    rate, _, ours = await asyncio.to_thread(recorded, session, settings)
+    assert rate == 8000
+    assert ours[:800].tolist() == agent[:800].tolist()  # what was sent, before encoding
+    assert not ours[800:].any()
+
+
+async def test_an_l16_callers_recording_holds_our_8khz_answer_at_16khz(settings):
+    settings.RECORD_CALLS = True
+    session, _, clock = await new_session()
+    await session.on_message(start("L16", 16000))
+    caller = tone(16000 // 2, rate=16000, freq=1000)  # half a second
+    for seq, at in enumerate(range(0, len(caller), 320), start=2):
+        await session.on_message(media(seq, l16_encode(caller[at : at + 320])))
+        clock.now += 0.02
+        await yields(2)
+    await finish(session)
+    rate, theirs, ours = await asyncio.to_thread(recorded, session, settings)
+    assert rate == 16000
+    assert theirs[: len(caller)].tolist() == caller.tolist()
+    steady = ours[1600:-1600].astype(float)  # the echo, once under way
+    assert np.sqrt(np.mean(steady**2)) > 8000 / 2  # about the tone's 5657 RMS
+
+
+# Refusals ---------------------------------------------------------------------------------
+
+
+async def test_a_broken_media_frame_before_start_is_out_of_place_first_of_all():
+    session, _, _ = await new_session()
+    await session.on_message('{"event": "media", "media": {"payload": "@@@"}}')
+    assert session.inbound.bad_reasons == {"media_before_start": 1}
+    await finish(session)
+
+
+async def test_while_the_token_is_awaited_a_frame_too_broken_to_read_is_only_bad():
+    session, socket, _ = await new_session()
+    session.expect_auth_token("secret")
+    await session.on_message("{not json")
+    await session.on_message(None, b"\x00")
+    assert (session.inbound.bad_reasons, socket.closes) == (
+        {"malformed_json": 1, "binary_frame": 1},
+        [],
+    )
+    await finish(session)
+
+
+async def test_while_the_token_is_awaited_any_other_frame_closes_the_stream():
+    session, socket, _ = await new_session()
+    session.expect_auth_token("secret")
+    await session.on_message('{"event": "dtmf", "dtmf": {"digit": "!!"}}')  # even a bad one
+    assert socket.closes == [1008]
+    assert session.end_reason == "stream auth token missing"
+    await tasks.drain()
+
+
+async def test_an_oversized_text_is_bad_before_it_is_parsed(settings):
+    settings.MEDIA_MAX_FRAME_BYTES = 100
+    session, _, _ = await new_session()
+    await session.on_message(json.dumps({"event": "stop", "pad": "x" * 100}))
+    assert session.inbound.bad_reasons == {"oversized_frame": 1}
+    assert not session.finished
+    await finish(session)
