@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import URLPattern, URLResolver, reverse
+from django.urls import URLPattern, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
@@ -31,7 +31,7 @@ from calls.forms import DtmfForm, TransferForm
 from calls.live import call_marker
 from calls.models import Call, CallEvent, TelnyxCommand
 from telephony import actions
-from telephony.telnyx.client import TelnyxError
+from telephony.carrier import CarrierError
 
 admin.site.site_header = "phonebridge"
 admin.site.site_title = "phonebridge"
@@ -151,7 +151,7 @@ class CallAdmin(admin.ModelAdmin):
 
     # URLs and pages --------------------------------------------------------------------
 
-    def get_urls(self) -> list[URLPattern | URLResolver]:
+    def get_urls(self) -> list[URLPattern]:
         return [*CallConsole(self).urls(), *super().get_urls()]
 
     def changelist_view(
@@ -270,7 +270,7 @@ class CallAdmin(admin.ModelAdmin):
         for call in live:
             try:
                 async_to_sync(actions.hang_up)(call=call)
-            except TelnyxError as exc:
+            except CarrierError as exc:
                 self.message_user(request, f"{call}: {exc.for_humans()}", messages.ERROR)
             else:
                 self.message_user(request, f"{call}: hang-up sent.", messages.SUCCESS)

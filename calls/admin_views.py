@@ -2,8 +2,9 @@
 
 Every view is wrapped in `admin_site.admin_view` (staff login, CSRF, no caching) and checks
 the model permission it needs: view for reading, change for steering a live call, the
-custom `calls.dial_call` for placing calls. Telnyx work goes through telephony.actions,
-which logs each command on the call; failures reach the operator through message_user.
+custom `calls.dial_call` for placing calls. Carrier work goes through telephony.dialing and
+telephony.actions, which log each command on the call; failures reach the operator through
+message_user.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from calls.detail import detail_context, render_fragments
 from calls.forms import DialForm, DtmfForm, SimulateInboundForm, TransferForm
 from calls.models import Call, CallEvent
 from calls.ranges import ranged_file_response
-from telephony import actions
-from telephony.telnyx.client import TelnyxError
+from telephony import actions, dialing
+from telephony.carrier import CarrierError
 
 if TYPE_CHECKING:
     from calls.admin import CallAdmin
@@ -116,13 +117,13 @@ class CallConsole:
     def _place_call(self, request: HttpRequest, form: DialForm) -> HttpResponse:
         data = form.cleaned_data
         try:
-            call = async_to_sync(actions.place_call)(
+            call = async_to_sync(dialing.place_call)(
                 to=data["to"],
                 from_=data["from_number"],
                 amd=data["amd"] or None,
                 custom_data=form.custom_data(),
             )
-        except actions.CallFailed as exc:
+        except dialing.CallFailed as exc:
             self._tell(request, f"Telnyx refused the call: {exc.error.for_humans()}", "error")
             return self._to_call(exc.call)
         self._tell(request, f"Dialing {call.to_number} from {call.from_number}.", "success")
@@ -262,7 +263,7 @@ class CallConsole:
         """Run one service call for the operator and tell them how it went."""
         try:
             async_to_sync(service)(**kwargs)
-        except TelnyxError as exc:
+        except CarrierError as exc:
             self._tell(request, exc.for_humans(), "error")
             return False
         except ValueError as exc:  # a bad number or bad digits

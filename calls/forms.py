@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
 from django.conf import settings
 
-from telephony.actions import AMD_MODES, InvalidNumber, validate_e164
-
-DTMF = re.compile(r"[0-9A-D*#wW]{1,32}")
+from telephony.actions import DTMF
+from telephony.dialing import AMD_MODES
+from telephony.numbers import InvalidNumber, validate_e164
 
 
 def _e164(value: str, field: str) -> str:

@@ -9,6 +9,7 @@ answer must cost one small indexed query. Every transition and every webhook mov
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -80,7 +81,7 @@ def _latest(model: type[CallEvent | TelnyxCommand], field: str) -> Subquery:
     return Subquery(rows.annotate(latest=Max(field)).values("latest")[:1])
 
 
-def call_marker(call_id: object) -> tuple[str, Call] | None:
+def call_marker(call_id: uuid.UUID | str) -> tuple[str, Call] | None:
     """A fingerprint of everything the detail page shows, in one query (None: no such call).
 
     Commands are logged when sent and updated when Telnyx answers, and media statistics and
@@ -106,9 +107,9 @@ def call_marker(call_id: object) -> tuple[str, Call] | None:
         call.frames_in,
         call.recording.name,
         call.bridge_status,
-        call.last_event,  # type: ignore[attr-defined]
-        call.last_command,  # type: ignore[attr-defined]
-        call.last_finished,  # type: ignore[attr-defined]
+        call.last_event,
+        call.last_command,
+        call.last_finished,
     )
     digest = hashlib.blake2s("|".join(map(str, parts)).encode(), digest_size=8).hexdigest()
     return digest, call

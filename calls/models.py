@@ -38,7 +38,7 @@ class Call(models.Model):
         ENDED = "ended", "Ended"
         FAILED = "failed", "Failed"
 
-    RANK = {
+    RANK: dict[str, int] = {
         Status.INITIATED: 0,
         Status.RINGING: 1,
         Status.ANSWERED: 2,
@@ -48,6 +48,44 @@ class Call(models.Model):
     }
     LIVE_STATUSES = (Status.INITIATED, Status.RINGING, Status.ANSWERED, Status.STREAMING)
     FINAL_STATUSES = (Status.ENDED, Status.FAILED)
+
+    class Bridge(models.TextChoices):
+        """What answers the phone leg (telephony.bridges maps each to its class)."""
+
+        STREAM = "stream", "Stream"
+        ECHO = "echo", "Echo"
+
+    class BridgeStatus(models.TextChoices):
+        NONE = "", "None"
+        PREPARING = "preparing", "Preparing"
+        READY = "ready", "Ready"  # the agent has been summoned
+        JOINED = "joined", "Joined"  # the phone is in the Stream call
+        ENDED = "ended", "Ended"
+        FAILED = "failed", "Failed"
+
+    LIVE_BRIDGE = (
+        BridgeStatus.NONE,
+        BridgeStatus.PREPARING,
+        BridgeStatus.READY,
+        BridgeStatus.JOINED,
+    )
+    # Where the bridge may move from, by where it moves to. Teardown (ended) and failure may
+    # come from any live state, and only once.
+    BRIDGE_MOVES: dict[str, tuple[str, ...]] = {
+        BridgeStatus.PREPARING: (BridgeStatus.NONE,),
+        BridgeStatus.READY: (BridgeStatus.PREPARING,),
+        BridgeStatus.JOINED: (BridgeStatus.PREPARING, BridgeStatus.READY),
+        BridgeStatus.ENDED: LIVE_BRIDGE,
+        BridgeStatus.FAILED: LIVE_BRIDGE,
+    }
+    # In which states the bridge may still learn each fact: the Stream call's id only while
+    # it is being prepared, the agent's session also once the phone joined (the phone waits
+    # only for the Stream call). A fact refused because the bridge ended or failed meanwhile
+    # is known only to whoever learned it, who must release it.
+    BRIDGE_FACTS: dict[str, tuple[str, ...]] = {
+        "stream_call_id": (BridgeStatus.PREPARING,),
+        "agent_session_id": (BridgeStatus.PREPARING, BridgeStatus.JOINED),
+    }
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     direction = models.CharField(max_length=8, choices=Direction.choices)
@@ -103,12 +141,14 @@ class Call(models.Model):
     first_outbound_ms = models.PositiveIntegerField(null=True, blank=True)
 
     # Recordings: our own two-channel WAV and Telnyx's URLs from call.recording.saved.
-    recording = models.FileField(upload_to="recordings/", blank=True)
+    recording = models.FileField(upload_to="recordings/%Y/%m/%d/", blank=True)
     telnyx_recording_urls = models.JSONField(default=list, blank=True)
 
     # Bridge to the agent (Stream call id and agent session, stored so any worker can use them).
-    bridge = models.CharField(max_length=16, blank=True)
-    bridge_status = models.CharField(max_length=16, blank=True, db_index=True)
+    bridge = models.CharField(max_length=16, blank=True, choices=Bridge.choices)
+    bridge_status = models.CharField(
+        max_length=16, blank=True, db_index=True, choices=BridgeStatus.choices
+    )
     bridge_error = models.TextField(blank=True)
     stream_call_id = models.CharField(max_length=128, blank=True)
     agent_session_id = models.CharField(max_length=128, blank=True)
@@ -181,6 +221,20 @@ class Call(models.Model):
         self._expire_media_token(at)
         return self._advance(self.Status.FAILED, at=at)
 
+    @classmethod
+    async def amove_bridge(cls, pk: uuid.UUID, status: str, **values: Any) -> bool:
+        """Move the call's bridge to `status` (writing `values` with it) if BRIDGE_MOVES allows
+        it from where the bridge is. True when this worker made the move."""
+        moved = cls.objects.filter(pk=pk, bridge_status__in=cls.BRIDGE_MOVES[status])
+        return bool(await moved.aupdate(bridge_status=status, **values))
+
+    @classmethod
+    async def arecord_bridge_fact(cls, pk: uuid.UUID, field: str, value: str) -> bool:
+        """Store what preparation learned if the bridge may still learn it (BRIDGE_FACTS).
+        True when it was stored."""
+        wanting = cls.objects.filter(pk=pk, bridge_status__in=cls.BRIDGE_FACTS[field])
+        return bool(await wanting.aupdate(**{field: value}))
+
     def record_amd_result(self, result: str) -> None:
         self._record_once(amd_result=result)
 
@@ -226,6 +280,7 @@ class Call(models.Model):
         updates: dict[str, Any] = {}
         for field, value in known.items():
             model_field = self._meta.get_field(field)
+            assert isinstance(model_field, models.Field)  # facts are concrete columns
             if model_field.null:
                 updates[field] = Coalesce(models.F(field), models.Value(value, model_field))
             else:

@@ -76,7 +76,7 @@ def ranged_file_response(
     try:
         byte_range = _requested_range(request, size, validator)
     except UnsatisfiableRange:
-        response = HttpResponse(status=416)
+        response: HttpResponseBase = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
         return response
     first, last = byte_range or (0, size - 1)

@@ -8,11 +8,9 @@ class TelephonyConfig(AppConfig):
     verbose_name = "Telephony"
 
     def ready(self) -> None:
-        from django.conf import settings
+        # Registers the system checks: the core's and the carrier's.
+        from telephony import checks  # noqa: F401
+        from telephony.bridges import load_configured_bridge
+        from telephony.telnyx import checks as telnyx_checks  # noqa: F401
 
-        from telephony import checks  # noqa: F401  (registers the system checks)
-
-        if settings.BRIDGE == "stream":
-            # ~1.5 s and ~100 MB once per worker at start-up, rather than in the first call's
-            # event loop (stream-bridge.md §3.7). Other bridges never load the WebRTC stack.
-            import getstream.video.rtc  # noqa: F401
+        load_configured_bridge()

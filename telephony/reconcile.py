@@ -2,11 +2,11 @@
 
 A call is live in the database until a webhook or the media session says otherwise. If the
 worker holding its media socket died, or a webhook was lost for good, the call would look
-live forever. Live media sessions touch their call every HEARTBEAT_SECONDS, and webhooks do on
-every event, so a live call that has been quiet for RECONCILE_IDLE_SECONDS has no stream
-anywhere. For each, we ask Telnyx (`GET /calls/{id}`, available until 10 minutes after the
-end): a call still alive there is an orphan and is hung up; the others are closed with the
-reason recorded.
+live forever. Live media sessions touch their call every HEARTBEAT_SECONDS
+(telephony.media.heartbeat), and webhooks do on every event, so a live call that has been
+quiet for RECONCILE_IDLE_SECONDS has no stream anywhere. For each, we ask its carrier (Telnyx: `GET /calls/{id}`, available until 10 minutes
+after the end): a call still alive there is an orphan and is hung up; the others are closed
+with the reason recorded.
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from calls.models import Call, CallEvent
+from telephony.carrier import CallState, Carrier, CarrierError, carrier_for
 from telephony.log_context import call_context
-from telephony.telnyx.client import TelnyxError, get_client
 
 logger = logging.getLogger(__name__)
-
-HEARTBEAT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -53,28 +51,31 @@ async def reconcile_calls(*, idle_seconds: int | None = None, limit: int = 200) 
 
 
 async def reconcile_call(call: Call) -> Reconciled:
+    carrier = carrier_for(call)
     with call_context(call.pk):
         if not call.call_control_id:
-            reason = "reconciled: never reached Telnyx"
+            reason = f"reconciled: never reached {carrier.name}"
             await sync_to_async(call.mark_failed)(reason=reason)
             return await _done(call, "failed", reason)
         try:
-            state = await get_client().get_call(call.call_control_id)
-        except TelnyxError as exc:
-            if exc.status_code == 404 or exc.code in ("90015", "10005"):
-                return await _close(call, "reconciled: unknown to Telnyx (ended long ago)")
-            logger.warning("could not ask Telnyx about a stale call: %s", exc.for_humans())
+            state = await carrier.call_state(call=call)
+        except CarrierError as exc:
+            logger.warning(
+                "could not ask %s about a stale call: %s", carrier.name, exc.for_humans()
+            )
             return Reconciled(str(call.pk), "skipped", exc.for_humans())
-        if state.get("is_alive"):
-            return await _hang_up_orphan(call)
-        return await _close(call, "reconciled: Telnyx says the call has ended")
+        if state is CallState.ALIVE:
+            return await _hang_up_orphan(carrier, call)
+        if state is CallState.FORGOTTEN:
+            return await _close(call, f"reconciled: unknown to {carrier.name} (ended long ago)")
+        return await _close(call, f"reconciled: {carrier.name} says the call has ended")
 
 
-async def _hang_up_orphan(call: Call) -> Reconciled:
+async def _hang_up_orphan(carrier: Carrier, call: Call) -> Reconciled:
     reason = "reconciled: orphaned (no media stream, no activity); hung up"
     try:
-        await get_client().hangup(call.call_control_id, call=call)
-    except TelnyxError as exc:
+        await carrier.hang_up(call=call)
+    except CarrierError as exc:
         if not exc.already_ended:
             return Reconciled(str(call.pk), "skipped", exc.for_humans())
     # The call.hangup webhook will bring Telnyx's cause; until then, say why.

@@ -10,10 +10,20 @@ from __future__ import annotations
 import abc
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from django.conf import settings
+from django.utils.module_loading import import_string
+
+from calls.models import Call
+
+# Each kind of bridge, by the dotted path of its class (loaded on first use: the Stream
+# bridge's module is not needed by a worker that only echoes).
+BRIDGES: dict[str, str] = {
+    Call.Bridge.STREAM: "telephony.bridges.stream.StreamBridge",
+    Call.Bridge.ECHO: "telephony.bridges.echo.EchoBridge",
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,13 @@ class AgentSink(Protocol):
 
 class Bridge(abc.ABC):
     name: str = "bridge"
+    # Its far side (a Stream call, an agent) is made ready by telephony.bridges.preparation
+    # while the phone rings or is answered, not when the media arrives.
+    prepares_ahead: ClassVar[bool] = False
+
+    @classmethod  # noqa: B027 - most bridges load nothing heavy
+    def load_at_start_up(cls) -> None:
+        """Import what a first call would otherwise import on the event loop mid-call."""
 
     @abc.abstractmethod
     async def start(self, *, call: CallInfo, media_format: MediaFormat, sink: AgentSink) -> None:
@@ -75,14 +92,25 @@ class Bridge(abc.ABC):
         return {}
 
 
+def _bridge_class(kind: str) -> type[Bridge]:
+    try:
+        path = BRIDGES[kind]
+    except KeyError:
+        raise ValueError(f"unknown bridge {kind!r}") from None
+    cls: type[Bridge] = import_string(path)
+    return cls
+
+
 def create_bridge(kind: str | None = None) -> Bridge:
-    kind = kind or settings.BRIDGE
-    if kind == "echo":
-        from telephony.bridges.echo import EchoBridge
+    return _bridge_class(kind or settings.BRIDGE)()
 
-        return EchoBridge()
-    if kind == "stream":
-        from telephony.bridges.stream import StreamBridge
 
-        return StreamBridge()
-    raise ValueError(f"unknown bridge {kind!r}")
+def load_configured_bridge() -> None:
+    """Called once per worker at start-up; a misconfigured BRIDGE is left to the checks."""
+    if settings.BRIDGE in BRIDGES:
+        _bridge_class(settings.BRIDGE).load_at_start_up()
+
+
+def prepares_ahead(call: Call) -> bool:
+    """Whether the call's bridge must be prepared (telephony.bridges.preparation)."""
+    return call.bridge in BRIDGES and _bridge_class(call.bridge).prepares_ahead

@@ -12,26 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from django.conf import settings
 
+from telephony.http import json_object
+from telephony.loop_local import LoopLocal
+
 logger = logging.getLogger(__name__)
 
 
 class AgentServerError(Exception):
     """The agent could not be summoned; `str(error)` is the reason stored on the call."""
-
-    def __init__(self, reason: str, *, status_code: int | None = None) -> None:
-        super().__init__(reason)
-        self.status_code = status_code
-
-    @property
-    def at_capacity(self) -> bool:
-        return self.status_code == 429
 
 
 class AgentServerClient:
@@ -52,12 +46,10 @@ class AgentServerClient:
             "POST", f"/calls/{quote(call_id, safe='')}/sessions", json={"call_type": call_type}
         )
         if response.status_code == 429:
-            raise AgentServerError("agent server at capacity (429)", status_code=429)
+            raise AgentServerError("agent server at capacity (429)")
         if response.status_code not in (200, 201):
-            raise AgentServerError(
-                f"agent server error ({response.status_code})", status_code=response.status_code
-            )
-        session_id = _json(response).get("session_id")
+            raise AgentServerError(f"agent server error ({response.status_code})")
+        session_id = json_object(response).get("session_id")
         if not isinstance(session_id, str) or not session_id:
             raise AgentServerError("agent server answered without a session_id")
         return session_id
@@ -68,8 +60,7 @@ class AgentServerClient:
         response = await self._request("DELETE", path)
         if response.status_code >= 400 and response.status_code != 404:
             raise AgentServerError(
-                f"agent server refused to end the session ({response.status_code})",
-                status_code=response.status_code,
+                f"agent server refused to end the session ({response.status_code})"
             )
 
     async def aclose(self) -> None:
@@ -90,34 +81,23 @@ class AgentServerClient:
         return response
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AgentServerClient] = (
-    weakref.WeakKeyDictionary()
-)
+_clients: LoopLocal[AgentServerClient] = LoopLocal()
 
 
 def get_agent_server() -> AgentServerClient | None:
     """This loop's client, or None when no agent server is configured (anyone may join)."""
     if not settings.AGENT_SERVER_URL:
         return None
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
+    client = _clients.current()
     wanted = settings.AGENT_SERVER_URL.rstrip("/")
     if client is None or (client.base_url, client.timeout) != (
         wanted,
         settings.AGENT_SERVER_TIMEOUT,
     ):
         client = AgentServerClient(wanted, timeout=settings.AGENT_SERVER_TIMEOUT)
-        _clients[loop] = client
+        _clients.install(client)
     return client
 
 
 def reset_clients() -> None:
-    _clients.clear()
+    _clients.reset()

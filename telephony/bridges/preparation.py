@@ -7,10 +7,11 @@ socket that needs it may land on another worker:
     bridge_status: "" -> preparing -> ready (agent summoned) -> joined (phone in the call)
                    -> ended (teardown), or failed from any live state.
 
-Every move is a conditional UPDATE; the worker whose row count is 1 owns what follows (the
-cleanup, the apology), so duplicate preparations, a hangup racing preparation and a join
-failure racing a hangup each act once. What preparation creates after the call was torn
-down, it removes itself.
+Every move is a guarded conditional UPDATE (Call.amove_bridge, with the moves allowed in
+Call.BRIDGE_MOVES); the worker whose row count is 1 owns what follows (the cleanup, the
+apology), so duplicate preparations, a hangup racing preparation and a join failure racing
+a hangup each act once. What preparation creates after the call was torn down, it removes
+itself.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ from telephony.log_context import call_context
 
 logger = logging.getLogger(__name__)
 
-PREPARING, READY, JOINED, ENDED, FAILED = "preparing", "ready", "joined", "ended", "failed"
-LIVE = ("", PREPARING, READY, JOINED)
 ANSWER_WAIT = 10.0  # seconds an apology waits for the call to be answered
 POLL_INTERVAL = 0.05
 
@@ -60,7 +59,7 @@ class PreparationFailed(Exception):
 async def prepare(*, call_id: uuid.UUID) -> Preparation:
     """Create the Stream call and summon the agent, once per call across all workers."""
     with call_context(call_id):
-        if await _move(call_id, ("",), bridge_status=PREPARING):
+        if await Call.amove_bridge(call_id, Call.BridgeStatus.PREPARING):
             call = await Call.objects.aget(pk=call_id)
             try:
                 await _summon_agent(call, await _create_stream_call(call))
@@ -75,7 +74,7 @@ async def stored(call_id: uuid.UUID) -> Preparation:
 
 async def _create_stream_call(call: Call) -> str:
     stream_call_id = await stream_calls.create_call(call)
-    if not await _move(call.pk, (PREPARING,), stream_call_id=stream_call_id):
+    if not await Call.arecord_bridge_fact(call.pk, "stream_call_id", stream_call_id):
         # Torn down meanwhile: nobody else knows this Stream call exists.
         await _end_stream_call(stream_call_id)
         raise _Abandoned
@@ -89,11 +88,12 @@ async def _summon_agent(call: Call, stream_call_id: str) -> None:
         session_id = await server.start_session(
             call_id=stream_call_id, call_type=settings.STREAM_CALL_TYPE
         )
-        # The phone may already have joined (it waits only for the Stream call).
-        if not await _move(call.pk, (PREPARING, JOINED), agent_session_id=session_id):
+        # Kept if the phone joined first (it waits only for the Stream call); if the call
+        # was torn down meanwhile, nobody else knows this session exists.
+        if not await Call.arecord_bridge_fact(call.pk, "agent_session_id", session_id):
             await _dismiss_agent(stream_call_id, session_id)
             return
-    await _move(call.pk, (PREPARING,), bridge_status=READY)
+    await Call.amove_bridge(call.pk, Call.BridgeStatus.READY)
     await _note(call.pk, "bridge.ready", {"agent_session_id": session_id})
 
 
@@ -113,11 +113,11 @@ async def wait_for_stream_call(*, call_id: uuid.UUID, timeout: float) -> str:
     started = False
     while True:
         call = await Call.objects.aget(pk=call_id)
-        if call.bridge_status in (FAILED, ENDED):
+        if call.bridge_status in (Call.BridgeStatus.FAILED, Call.BridgeStatus.ENDED):
             raise PreparationFailed(call.bridge_error or f"the bridge has {call.bridge_status}")
         if call.stream_call_id:
             return call.stream_call_id
-        if call.bridge_status == "" and not started:
+        if call.bridge_status == Call.BridgeStatus.NONE and not started:
             started = True
             tasks.spawn(prepare(call_id=call_id), name=f"prepare:{call_id}")
         if loop.time() >= deadline:
@@ -126,7 +126,7 @@ async def wait_for_stream_call(*, call_id: uuid.UUID, timeout: float) -> str:
 
 
 async def mark_joined(*, call_id: uuid.UUID, join_ms: int) -> bool:
-    joined = await _move(call_id, (PREPARING, READY), bridge_status=JOINED, bridge_join_ms=join_ms)
+    joined = await Call.amove_bridge(call_id, Call.BridgeStatus.JOINED, bridge_join_ms=join_ms)
     if joined:
         await _note(call_id, "bridge.joined", {"join_ms": join_ms})
     return joined
@@ -134,7 +134,7 @@ async def mark_joined(*, call_id: uuid.UUID, join_ms: int) -> bool:
 
 async def fail(*, call_id: uuid.UUID, reason: str) -> bool:
     """Record why the bridge failed, release the agent, and apologise to the caller. Once."""
-    if not await _move(call_id, LIVE, bridge_status=FAILED, bridge_error=reason):
+    if not await Call.amove_bridge(call_id, Call.BridgeStatus.FAILED, bridge_error=reason):
         return False
     logger.warning("bridge failed: %s", reason)
     await _note(call_id, "bridge.failed", {"reason": reason})
@@ -149,7 +149,7 @@ async def teardown(*, call_id: uuid.UUID) -> None:
     """The phone leg is over: dismiss the agent and, by setting, end the Stream call. Once,
     whether the media session's close or the hangup webhook (no media ever came) gets here."""
     with call_context(call_id):
-        if await _move(call_id, LIVE, bridge_status=ENDED):
+        if await Call.amove_bridge(call_id, Call.BridgeStatus.ENDED):
             await _note(call_id, "bridge.ended", {})
             await _release(await Call.objects.aget(pk=call_id))
 
@@ -202,11 +202,6 @@ async def _wait_for_answer(call_id: uuid.UUID) -> Call:
         if not unanswered or loop.time() >= deadline:
             return call
         await asyncio.sleep(POLL_INTERVAL * 5)
-
-
-async def _move(call_id: uuid.UUID, when: tuple[str, ...], **values: Any) -> bool:
-    """Update the call if its bridge_status is one of `when`; True if this worker did."""
-    return bool(await Call.objects.filter(pk=call_id, bridge_status__in=when).aupdate(**values))
 
 
 async def _note(call_id: uuid.UUID, event_type: str, payload: dict[str, Any]) -> None:

@@ -15,11 +15,12 @@ import importlib
 import sys
 import threading
 import uuid
-import weakref
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
+
+from telephony.loop_local import LoopLocal
 
 if TYPE_CHECKING:
     from getstream import AsyncStream
@@ -55,16 +56,13 @@ def _import(module: str) -> None:
         importlib.import_module(module)
 
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncStream] = (
-    weakref.WeakKeyDictionary()
-)
+_clients: LoopLocal[AsyncStream] = LoopLocal()
 
 
 async def get_stream() -> AsyncStream:
     """The process's AsyncStream client, one per event loop (its connection pool is bound
     to the loop that first used it)."""
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
+    client = _clients.current()
     if client is None:
         if not (settings.STREAM_API_KEY and settings.STREAM_API_SECRET):
             raise StreamCallError("Stream is not configured (STREAM_API_KEY, STREAM_API_SECRET)")
@@ -75,17 +73,17 @@ async def get_stream() -> AsyncStream:
         if settings.STREAM_BASE_URL:
             options["base_url"] = settings.STREAM_BASE_URL
         client = AsyncStream(settings.STREAM_API_KEY, settings.STREAM_API_SECRET, **options)
-        _clients[loop] = client
+        _clients.install(client)
     return client
 
 
 def install_client(client: AsyncStream) -> None:
     """Use `client` on this loop (tests pass one built over an httpx.MockTransport)."""
-    _clients[asyncio.get_running_loop()] = client
+    _clients.install(client)
 
 
 def reset_clients() -> None:
-    _clients.clear()
+    _clients.reset()
 
 
 async def stream_call(stream_call_id: str) -> StreamCall:

@@ -16,9 +16,7 @@ import logging
 import random
 import time
 import uuid
-import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -29,6 +27,9 @@ from django.utils import timezone
 
 from calls.models import Call, TelnyxCommand
 from telephony import metrics
+from telephony.carrier import CarrierError, DialedCall
+from telephony.http import json_object
+from telephony.loop_local import LoopLocal
 
 logger = logging.getLogger(__name__)
 
@@ -38,48 +39,14 @@ ALREADY_ENDED = "90018"
 SECRET_FIELDS = frozenset({"stream_auth_token", "sip_auth_password", "api_key"})
 
 
-class TelnyxError(Exception):
-    """A request Telnyx refused or that never got an answer.
+class TelnyxError(CarrierError):
+    """A request Telnyx refused (its code, title and detail) or that never got an answer."""
 
-    `permanent` says whether trying again later could help (a bad number will not get better;
-    a timeout might).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int | None = None,
-        code: str = "",
-        title: str = "",
-        detail: str = "",
-        permanent: bool = True,
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.code = code
-        self.title = title
-        self.detail = detail
-        self.permanent = permanent
+    carrier = "Telnyx"
 
     @property
     def already_ended(self) -> bool:
         return self.code == ALREADY_ENDED
-
-    def for_humans(self) -> str:
-        """What an operator reads: Telnyx's code, title and detail, or our own message."""
-        if self.code or self.title:
-            text = f"Telnyx error {self.code}: {self.title}".strip()
-            return f"{text}. {self.detail}" if self.detail else text
-        return str(self)
-
-
-@dataclass(frozen=True)
-class DialedCall:
-    # Reference: https://developers.telnyx.com/api-reference/call-commands/dial
-    call_control_id: str
-    call_leg_id: str
-    call_session_id: str
 
 
 def encode_client_state(value: str) -> str:
@@ -154,7 +121,7 @@ class TelnyxClient:
                 else:
                     if response.is_success:
                         await self._log_finish(log, attempts, started, response.status_code)
-                        return _json(response)
+                        return json_object(response)
                     error = _error_from(response, name)
                     if response.status_code not in RETRYABLE_STATUSES:
                         raise error
@@ -239,6 +206,7 @@ class TelnyxClient:
     # Reference: https://developers.telnyx.com/api-reference/call-commands
 
     async def dial(self, *, call: Call | None = None, **params: Any) -> DialedCall:
+        # Reference: https://developers.telnyx.com/api-reference/call-commands/dial
         data = await self._command("POST", "calls", "dial", params, call)
         payload = data.get("data") or {}
         return DialedCall(
@@ -247,61 +215,50 @@ class TelnyxClient:
             call_session_id=str(payload.get("call_session_id", "")),
         )
 
-    async def action(
-        self, call_control_id: str, action: str, *, call: Call | None = None, **params: Any
-    ) -> dict[str, Any]:
-        # Ids come from webhooks: quote them, so no id can reach another path or break the URL.
-        path = f"calls/{quote(call_control_id, safe=':')}/actions/{action}"
-        return await self._command("POST", path, action, params, call)
-
     async def answer(self, call_control_id: str, **params: Any) -> dict[str, Any]:
-        return await self.action(call_control_id, "answer", **params)
+        return await self._action(call_control_id, "answer", **params)
 
     async def hangup(self, call_control_id: str, **params: Any) -> dict[str, Any]:
-        return await self.action(call_control_id, "hangup", **params)
-
-    async def reject(
-        self, call_control_id: str, *, cause: str = "CALL_REJECTED", **params: Any
-    ) -> dict[str, Any]:
-        return await self.action(call_control_id, "reject", cause=cause, **params)
+        return await self._action(call_control_id, "hangup", **params)
 
     async def transfer(self, call_control_id: str, *, to: str, **params: Any) -> dict[str, Any]:
-        return await self.action(call_control_id, "transfer", to=to, **params)
+        return await self._action(call_control_id, "transfer", to=to, **params)
 
     async def speak(
         self, call_control_id: str, *, payload: str, voice: str, **params: Any
     ) -> dict[str, Any]:
-        return await self.action(call_control_id, "speak", payload=payload, voice=voice, **params)
+        return await self._action(call_control_id, "speak", payload=payload, voice=voice, **params)
 
     async def send_dtmf(
         self, call_control_id: str, *, digits: str, **params: Any
     ) -> dict[str, Any]:
-        return await self.action(call_control_id, "send_dtmf", digits=digits, **params)
+        return await self._action(call_control_id, "send_dtmf", digits=digits, **params)
 
     async def record_start(self, call_control_id: str, **params: Any) -> dict[str, Any]:
         params = {"format": "wav", "channels": "dual", **params}
-        return await self.action(call_control_id, "record_start", **params)
+        return await self._action(call_control_id, "record_start", **params)
 
     async def record_stop(self, call_control_id: str, **params: Any) -> dict[str, Any]:
-        return await self.action(call_control_id, "record_stop", **params)
+        return await self._action(call_control_id, "record_stop", **params)
 
     async def streaming_start(self, call_control_id: str, **params: Any) -> dict[str, Any]:
-        return await self.action(call_control_id, "streaming_start", **params)
-
-    async def streaming_stop(self, call_control_id: str, **params: Any) -> dict[str, Any]:
-        return await self.action(call_control_id, "streaming_stop", **params)
+        return await self._action(call_control_id, "streaming_start", **params)
 
     async def transcription_start(self, call_control_id: str, **params: Any) -> dict[str, Any]:
-        return await self.action(call_control_id, "transcription_start", **params)
-
-    async def transcription_stop(self, call_control_id: str, **params: Any) -> dict[str, Any]:
-        return await self.action(call_control_id, "transcription_stop", **params)
+        return await self._action(call_control_id, "transcription_start", **params)
 
     async def get_call(self, call_control_id: str) -> dict[str, Any]:
         data = await self.request(
             "GET", f"calls/{quote(call_control_id, safe=':')}", name="get_call"
         )
         return data.get("data") or {}
+
+    async def _action(
+        self, call_control_id: str, action: str, *, call: Call | None = None, **params: Any
+    ) -> dict[str, Any]:
+        # Ids come from webhooks: quote them, so no id can reach another path or break the URL.
+        path = f"calls/{quote(call_control_id, safe=':')}/actions/{action}"
+        return await self._command("POST", path, action, params, call)
 
     async def _command(
         self, method: str, path: str, name: str, params: dict[str, Any], call: Call | None
@@ -346,9 +303,6 @@ class TelnyxClient:
         found = await self._list("phone_numbers", {"filter[phone_number]": phone_number})
         return found[0] if found else None
 
-    async def get_phone_number(self, number_id: str) -> dict[str, Any]:
-        return await self._get(f"phone_numbers/{number_id}")
-
     async def update_phone_number(self, number_id: str, **fields: Any) -> dict[str, Any]:
         data = await self.request(
             "PATCH", f"phone_numbers/{number_id}", name="update_phone_number", json=fields
@@ -378,16 +332,8 @@ class TelnyxClient:
         return items if isinstance(items, list) else []
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _error_from(response: httpx.Response, name: str) -> TelnyxError:
-    errors = _json(response).get("errors")
+    errors = json_object(response).get("errors")
     first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
     code, title = str(first.get("code") or ""), str(first.get("title") or "")
     detail = str(first.get("detail") or "")
@@ -421,38 +367,39 @@ def _without_secrets(body: dict[str, Any]) -> dict[str, Any]:
     return {k: ("***" if k in SECRET_FIELDS else v) for k, v in body.items()}
 
 
-# One client per event loop: httpx's pool is bound to the loop that first used it, and tests
-# (and management commands) run their own loops.
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TelnyxClient] = (
-    weakref.WeakKeyDictionary()
-)
+_clients: LoopLocal[TelnyxClient] = LoopLocal()
 
 
 def get_client() -> TelnyxClient:
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = TelnyxClient(
-            api_key=settings.TELNYX_API_KEY,
-            base_url=settings.TELNYX_API_BASE_URL,
-            timeout=settings.TELNYX_API_TIMEOUT,
-            max_attempts=settings.TELNYX_API_MAX_ATTEMPTS,
-        )
-        _clients[loop] = client
-    return client
+    """This event loop's client, built from the settings on first use."""
+    return _clients.get(_new_client)
+
+
+def _new_client() -> TelnyxClient:
+    return TelnyxClient(
+        api_key=settings.TELNYX_API_KEY,
+        base_url=settings.TELNYX_API_BASE_URL,
+        timeout=settings.TELNYX_API_TIMEOUT,
+        max_attempts=settings.TELNYX_API_MAX_ATTEMPTS,
+    )
+
+
+def install_client(client: TelnyxClient, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Use `client` on `loop`, by default the running one (tests pass a fake Telnyx's)."""
+    _clients.install(client, loop=loop)
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests change TELNYX_API_BASE_URL between cases)."""
-    _clients.clear()
+    _clients.reset()
 
 
 __all__ = [
-    "DialedCall",
     "TelnyxClient",
     "TelnyxError",
     "decode_client_state",
     "encode_client_state",
     "get_client",
+    "install_client",
     "reset_clients",
 ]

@@ -14,9 +14,10 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -24,7 +25,7 @@ from django.utils import timezone
 
 from calls.models import Call, CallEvent
 from telephony import actions
-from telephony.bridges import preparation
+from telephony.bridges import preparation, prepares_ahead
 from telephony.control import notify_stream
 from telephony.log_context import call_context
 from telephony.telnyx.client import decode_client_state
@@ -32,7 +33,8 @@ from telephony.telnyx.webhooks import WebhookEvent
 
 logger = logging.getLogger(__name__)
 
-FollowUp = Callable[[], Awaitable[None]]
+# A coroutine function run after the 2xx; what it returns is ignored.
+FollowUp = Callable[[], Coroutine[Any, Any, object]]
 # Reconciliation works in minutes; one write per second per call is precise enough.
 ACTIVITY_RESOLUTION = timedelta(seconds=1)
 
@@ -45,7 +47,7 @@ class Context:
     own_leg: bool  # the event is about the call's own leg (not a transfer's other leg)
     follow_ups: list[FollowUp] = field(default_factory=list)
 
-    def later(self, func: Callable[..., Awaitable[None]], /, **kwargs: object) -> None:
+    def later(self, func: Callable[..., Coroutine[Any, Any, object]], /, **kwargs: object) -> None:
         self.follow_ups.append(functools.partial(func, **kwargs))
 
 
@@ -168,8 +170,8 @@ def on_initiated(ctx: Context) -> None:
         return  # a redelivery with a new id, or the call already ended: answer only once
     token = call.issue_media_token(ttl_seconds=settings.MEDIA_TOKEN_TTL)
     logger.info("inbound call from %s to %s: answering", payload.get("from"), payload.get("to"))
-    ctx.later(actions.answer_inbound, call=call, token=token)
-    if call.bridge == "stream":
+    ctx.later(actions.answer, call=call, token=token)
+    if prepares_ahead(call):
         # Concurrently with answering, so the agent is there when the caller's audio is.
         ctx.later(preparation.prepare, call_id=call.pk)
 
@@ -190,7 +192,7 @@ def on_hangup(ctx: Context) -> None:
         quality_stats=stats if isinstance(stats, dict) else None,
     )
     ctx.later(notify_stream, call_id=ctx.call.pk, action="hangup")
-    if ctx.call.bridge == "stream":
+    if prepares_ahead(ctx.call):
         # The media session's close does this too; whichever comes first (or the only one,
         # when no media socket ever came) dismisses the agent and ends the Stream call.
         ctx.later(preparation.teardown, call_id=ctx.call.pk)

@@ -9,14 +9,13 @@ routing and deletes only an app that set-up itself created.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 
-from telephony.models import TelnyxProvisioning
+from telephony.telnyx.models import TelnyxProvisioning
 from telephony.public_host import public_url
 from telephony.telnyx.client import TelnyxClient, TelnyxError
 from telephony.telnyx.webhooks import load_public_key
@@ -26,7 +25,6 @@ WEBHOOK_PATH = "telnyx/events"
 HEALTH_PATH = "healthz"
 HEALTH_TIMEOUT = 5.0
 NEW_APP_ID = "<id of the new app>"
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 PROFILES_PAGE = "Mission Control > Voice > Outbound Voice Profiles"
 PUBLIC_KEY_FIX = (
     "Copy the account's Ed25519 public key from Mission Control > Keys & Credentials > "

@@ -21,7 +21,7 @@ RATE = 8000
 @pytest.fixture
 def fake_telnyx(monkeypatch: pytest.MonkeyPatch) -> FakeTelnyx:
     fake = FakeTelnyx()
-    monkeypatch.setattr("telephony.actions.get_client", fake.client)
+    monkeypatch.setattr("telephony.telnyx.call_control.get_client", fake.client)
     return fake
 
 

@@ -150,9 +150,9 @@ def viewer_client(viewer: User) -> Client:
 
 @pytest.fixture
 def fake_telnyx(monkeypatch: pytest.MonkeyPatch) -> FakeTelnyx:
-    """Every get_client() in the services answers from a FakeTelnyx. The admin reaches the
-    services through async_to_sync, which may run each call on a fresh event loop, so a
-    fresh client per call (httpx clients are bound to their loop)."""
+    """Every Telnyx command answers from a FakeTelnyx. The admin reaches the carrier through
+    async_to_sync, which may run each call on a fresh event loop, so a fresh client per
+    command (httpx clients are bound to their loop)."""
     fake = FakeTelnyx()
-    monkeypatch.setattr("telephony.actions.get_client", fake.client)
+    monkeypatch.setattr("telephony.telnyx.call_control.get_client", fake.client)
     return fake

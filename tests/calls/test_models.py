@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -127,3 +128,46 @@ def test_the_media_token_can_be_claimed_once():
     assert not Call.objects.get(pk=call.pk).claim_media_token()
     call.refresh_from_db()
     assert not call.media_token_matches(token)
+
+
+# The bridge's own state -----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_bridge_moves_only_along_the_table():
+    call = await Call.objects.acreate(direction=Call.Direction.INBOUND)
+    assert not await Call.amove_bridge(call.pk, Call.BridgeStatus.READY)  # not preparing yet
+    assert await Call.amove_bridge(call.pk, Call.BridgeStatus.PREPARING)
+    assert not await Call.amove_bridge(call.pk, Call.BridgeStatus.PREPARING)  # only once
+    assert await Call.amove_bridge(call.pk, Call.BridgeStatus.JOINED, bridge_join_ms=35)
+    assert await Call.amove_bridge(call.pk, Call.BridgeStatus.ENDED)
+    assert not await Call.amove_bridge(call.pk, Call.BridgeStatus.FAILED, bridge_error="late")
+    await call.arefresh_from_db()
+    assert (call.bridge_status, call.bridge_join_ms, call.bridge_error) == ("ended", 35, "")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_of_two_racing_moves_one_wins():
+    call = await Call.objects.acreate(
+        direction=Call.Direction.INBOUND, bridge_status=Call.BridgeStatus.READY
+    )
+    won = await asyncio.gather(
+        Call.amove_bridge(call.pk, Call.BridgeStatus.FAILED, bridge_error="agent left"),
+        Call.amove_bridge(call.pk, Call.BridgeStatus.ENDED),
+    )
+    assert sorted(won) == [False, True]
+    await call.arefresh_from_db()
+    assert call.bridge_status == ("failed" if won[0] else "ended")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_bridge_learns_facts_only_while_it_wants_them():
+    call = await Call.objects.acreate(
+        direction=Call.Direction.INBOUND, bridge_status=Call.BridgeStatus.JOINED
+    )
+    assert not await Call.arecord_bridge_fact(call.pk, "stream_call_id", "too-late")
+    assert await Call.arecord_bridge_fact(call.pk, "agent_session_id", "session-1")
+    await Call.amove_bridge(call.pk, Call.BridgeStatus.ENDED)
+    assert not await Call.arecord_bridge_fact(call.pk, "agent_session_id", "session-2")
+    await call.arefresh_from_db()
+    assert (call.stream_call_id, call.agent_session_id) == ("", "session-1")

@@ -64,5 +64,5 @@ def runner() -> Iterator[asyncio.Runner]:
 def telnyx(runner: asyncio.Runner) -> FakeTelnyx:
     """A fake Telnyx answering the server's commands on the runner's loop."""
     fake = FakeTelnyx()
-    telnyx_client._clients[runner.get_loop()] = fake.client()
+    telnyx_client.install_client(fake.client(), loop=runner.get_loop())
     return fake

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -15,6 +14,7 @@ from telephony import tasks
 from telephony.bridges.echo import EchoBridge
 from telephony.media.session import MediaSession
 from telephony.telnyx import client as telnyx_client
+from telephony.telnyx.wire import WIRE
 from tests.conftest import webhook
 from tests.fuzz.doubles import Clock, Socket
 from tests.telephony.conftest import FakeTelnyx
@@ -35,7 +35,7 @@ def _settings(settings):
 async def fake_telnyx() -> FakeTelnyx:
     """A fake Telnyx for this test's event loop."""
     fake = FakeTelnyx()
-    telnyx_client._clients[asyncio.get_running_loop()] = fake.client()
+    telnyx_client.install_client(fake.client())
     return fake
 
 
@@ -86,12 +86,17 @@ async def play(*frames: str, token: str | None = None) -> tuple[MediaSession, So
     call = await Call.objects.acreate(direction="inbound", status="streaming")
     socket, clock = Socket(), Clock()
     session = MediaSession(
-        call=call, bridge=EchoBridge(), transport=socket, clock=clock, sleep=clock.sleep
+        call=call,
+        bridge=EchoBridge(),
+        transport=socket,
+        wire=WIRE,
+        clock=clock,
+        sleep=clock.sleep,
     )
     if token:
         session.expect_auth_token(token)
     for frame in frames:
-        await session.on_text(frame)
+        await session.on_message(frame)
     await session.finish("socket closed")
     await tasks.drain()
     return session, socket
@@ -103,6 +108,7 @@ async def play(*frames: str, token: str | None = None) -> tuple[MediaSession, So
         pytest.param("[" * 60_000, id="nested-too-deep"),
         pytest.param(START.replace('"s"', '"\\ud800"'), id="surrogate"),
         pytest.param('{"event": "error", "payload": {"code": NaN}}', id="NaN"),
+        pytest.param('{"event": "mark", "mark": {"name": "a\\u0000b"}}', id="NUL"),
     ],
 )
 async def test_a_frame_no_database_can_store_is_malformed_and_the_stream_goes_on(frame):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -15,7 +14,7 @@ def fake_telnyx() -> Callable[[], FakeTelnyx]:
     fake = FakeTelnyx()
 
     def install() -> FakeTelnyx:
-        telnyx_client._clients[asyncio.get_running_loop()] = fake.client()
+        telnyx_client.install_client(fake.client())
         return fake
 
     return install

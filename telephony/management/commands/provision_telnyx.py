@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 
+from telephony.numbers import is_e164
 from telephony.public_host import PublicHostUnknown, public_host
 from telephony.telnyx import provisioning
 from telephony.telnyx.client import TelnyxClient, TelnyxError, get_client
@@ -68,7 +69,7 @@ class Command(BaseCommand):
             )
         for option in ("phone_number", "to"):
             value = options[option]
-            if value and not provisioning.E164.match(value):
+            if value and not is_e164(value):
                 raise CommandError(
                     f"--{option.replace('_', '-')} {value} is not E.164 (+15551234567)."
                 )
@@ -223,7 +224,7 @@ class Command(BaseCommand):
             raise CommandError(
                 "No phone number: set TELNYX_PHONE_NUMBER in .env or pass --phone-number."
             )
-        if not provisioning.E164.match(phone):
+        if not is_e164(phone):
             raise CommandError(f"TELNYX_PHONE_NUMBER={phone} is not E.164 (+15551234567).")
         return phone
 

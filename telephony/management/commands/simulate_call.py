@@ -98,14 +98,14 @@ class Command(BaseCommand):
             if len(seed) != 32:
                 raise CommandError("--seed-hex must be 32 bytes (64 hex digits)")
             return seed
-        seed = getattr(settings, "SIMULATOR_SIGNING_SEED", None)
-        if seed is None:
+        configured: bytes | None = getattr(settings, "SIMULATOR_SIGNING_SEED", None)
+        if configured is None:
             self.stderr.write(
                 self.style.WARNING(
                     "No SIMULATOR_SIGNING_SEED and no --seed-hex: using a random key."
                 )
             )
-        return seed
+        return configured
 
     def _number(self, options: dict[str, Any]) -> str:
         return options["to"] or getattr(settings, "TELNYX_PHONE_NUMBER", "") or "+15550100000"

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import copy
 import random
-import re
 from collections.abc import Iterable
 from typing import Any
 
+from telephony.numbers import is_e164
 from telephony.telnyx.simulator import errors
 from telephony.telnyx.simulator.clock import iso_milli, now_utc
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _MERGED_OBJECTS = ("inbound", "outbound")
 _API_VERSIONS = ("1", "2")
 
@@ -122,10 +121,11 @@ class Account:
     # Phone numbers
 
     def add_phone_number(self, number: str, *, connection_id: str | None = None) -> dict:
-        if not E164.match(number):
+        if not is_e164(number):
             raise errors.not_e164("phone_number")
-        record = {
-            "id": _new_id(),
+        number_id = _new_id()
+        record: dict[str, Any] = {
+            "id": number_id,
             "record_type": "phone_number",
             "phone_number": number,
             "status": "active",
@@ -136,9 +136,9 @@ class Account:
             "billing_group_id": None,
             **_timestamps(),
         }
-        self.phone_numbers[record["id"]] = record
+        self.phone_numbers[number_id] = record
         if connection_id is not None:
-            self.update_phone_number(record["id"], {"connection_id": connection_id})
+            self.update_phone_number(number_id, {"connection_id": connection_id})
         return copy.deepcopy(record)
 
     def update_phone_number(self, number_id: str, fields: dict[str, Any]) -> dict:

@@ -7,8 +7,8 @@ import binascii
 import re
 from typing import Any
 
+from telephony.numbers import is_e164
 from telephony.telnyx.simulator import errors
-from telephony.telnyx.simulator.account import E164
 from telephony.telnyx.simulator.calls import StreamParams
 
 STREAM_TRACKS = ("inbound_track", "outbound_track", "both_tracks")
@@ -61,7 +61,7 @@ def e164(body: dict[str, Any], name: str, *, sip_allowed: bool = False) -> str:
     if not isinstance(value, str) or not value:
         raise errors.missing(name)
     number = value.split(",", 1)[0]  # `+1555…,123` is shorthand for send_digits_on_answer
-    if E164.match(number) or (sip_allowed and _SIP_URI.match(number)):
+    if is_e164(number) or (sip_allowed and _SIP_URI.match(number)):
         return number
     raise errors.not_e164(name)
 

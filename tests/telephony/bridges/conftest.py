@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
@@ -56,7 +55,7 @@ async def agent_server(settings):
     async with serving(app) as url:
         app.url = settings.AGENT_SERVER_URL = url
         yield app
-        client = agent_server_client._clients.get(asyncio.get_running_loop())
+        client = agent_server_client.get_agent_server()
         if client is not None:
             await client.aclose()
 

@@ -12,6 +12,9 @@ import telephony
 
 MODULES = [
     "actions.py",
+    "carrier.py",
+    "dialing.py",
+    "telnyx/call_control.py",
     "telnyx/handlers.py",
     "bridges/agent_server.py",
     "bridges/preparation.py",

@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from calls.models import Call, CallEvent
-from telephony import actions, tasks
+from telephony import dialing, tasks
 from telephony.bridges import preparation, stream_calls
 from telephony.bridges.preparation import Preparation
 from telephony.telnyx.handlers import record_event
@@ -244,7 +244,7 @@ async def test_a_hangup_before_any_media_came_dismisses_the_agent(
 
 async def test_place_call_prepares_while_it_dials(fake_stream, agent_server, fake_telnyx):
     fake_telnyx()
-    call = await actions.place_call(to="+15557654321", custom_data={"greeting": "Hi"})
+    call = await dialing.place_call(to="+15557654321", custom_data={"greeting": "Hi"})
     await tasks.drain()
     await call.arefresh_from_db()
     assert (call.bridge, call.bridge_status) == ("stream", "ready")
@@ -257,8 +257,8 @@ async def test_place_call_prepares_while_it_dials(fake_stream, agent_server, fak
 async def test_a_refused_dial_leaves_no_agent_behind(fake_stream, agent_server, fake_telnyx):
     telnyx = fake_telnyx()
     telnyx.fail("/calls", 422, code="10010", title="Bad number")
-    with pytest.raises(actions.CallFailed):
-        await actions.place_call(to="+15557654321")
+    with pytest.raises(dialing.CallFailed):
+        await dialing.place_call(to="+15557654321")
     await tasks.drain()
     call = await Call.objects.aget()
     assert call.bridge_status == "ended"

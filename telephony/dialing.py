@@ -1,0 +1,99 @@
+"""Placing an outbound call: the Call row, its media token, the agent's preparation, the dial.
+
+The admin and commands call `place_call`; it sits above the bridges' preparation (which uses
+telephony.actions) so that imports only ever point downhill.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from calls.models import Call
+from telephony import tasks
+from telephony.bridges import preparation, prepares_ahead
+from telephony.carrier import CarrierError, DialedCall, carrier_for
+from telephony.log_context import call_context
+from telephony.numbers import validate_e164
+
+AMD_MODES = ("detect", "detect_beep", "detect_words", "greeting_end", "premium")
+
+
+class CallFailed(Exception):
+    """The carrier refused to dial; the failure is recorded on `call`."""
+
+    def __init__(self, call: Call, error: CarrierError) -> None:
+        super().__init__(error.for_humans())
+        self.call = call
+        self.error = error
+
+
+async def place_call(
+    *,
+    to: str,
+    from_: str | None = None,
+    amd: str | None = None,
+    custom_data: dict[str, Any] | None = None,
+    timeout_secs: int | None = None,
+) -> Call:
+    """Dial `to`. The Call and its media token exist before the dial, so the media socket can
+    never arrive before its call. Raises InvalidNumber, or CallFailed when the carrier refuses."""
+    to = validate_e164(to, field="To")
+    from_ = validate_e164(from_ or settings.TELNYX_PHONE_NUMBER, field="From")
+    if amd and amd not in AMD_MODES:
+        raise ValueError(f"unknown answering machine detection mode {amd!r}")
+    call, token = await sync_to_async(_create_outbound)(to, from_, amd, custom_data or {})
+    with call_context(call.id):
+        _start_preparation(call)
+        try:
+            dialed = await carrier_for(call).dial(
+                call=call, token=token, amd=amd, timeout_secs=timeout_secs
+            )
+        except CarrierError as exc:
+            await sync_to_async(call.mark_failed)(reason=f"dial failed: {exc.for_humans()}")
+            _stop_preparation(call)
+            raise CallFailed(call, exc) from exc
+        await sync_to_async(_attach_ids)(call, dialed)
+    return call
+
+
+def _start_preparation(call: Call) -> None:
+    """The agent gets ready while the phone rings."""
+    if prepares_ahead(call):
+        tasks.spawn(preparation.prepare(call_id=call.pk), name=f"prepare:{call.pk}")
+
+
+def _stop_preparation(call: Call) -> None:
+    if prepares_ahead(call):
+        tasks.spawn(preparation.teardown(call_id=call.pk), name=f"teardown:{call.pk}")
+
+
+def _create_outbound(
+    to: str, from_: str, amd: str | None, custom_data: dict[str, Any]
+) -> tuple[Call, str]:
+    call = Call(
+        direction=Call.Direction.OUTBOUND,
+        from_number=from_,
+        to_number=to,
+        simulated=settings.TELNYX_SIMULATOR,
+        bridge=settings.BRIDGE,
+        custom_data={**custom_data, **({"amd": amd} if amd else {})},
+    )
+    token = call.issue_media_token(ttl_seconds=settings.MEDIA_TOKEN_TTL)
+    call.save()
+    return call, token
+
+
+def _attach_ids(call: Call, dialed: DialedCall) -> None:
+    # The carrier's "initiated" webhook may have attached them first (it finds the call by
+    # client_state); only fill what is still empty.
+    Call.objects.filter(pk=call.pk, call_control_id__isnull=True).update(
+        call_control_id=dialed.call_control_id
+    )
+    Call.objects.filter(pk=call.pk, call_leg_id="").update(call_leg_id=dialed.call_leg_id)
+    Call.objects.filter(pk=call.pk, call_session_id="").update(
+        call_session_id=dialed.call_session_id
+    )
+    call.refresh_from_db()
