@@ -4,15 +4,18 @@ without a thread (and so a database connection) per request."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.handlers.base import BaseHandler
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from phonebridge.lean import LeanASGIHandler
+from tests.framework_pins import Pins, drift
 
 # Django closes stale connections when a request starts and ends, on the sync thread.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,3 +102,67 @@ async def test_a_follow_up_outliving_its_request_can_still_reach_the_database_th
 async def test_it_refuses_anything_but_http():
     with pytest.raises(ValueError, match="HTTP only"):
         await LeanASGIHandler()({"type": "websocket"}, None, None)
+
+
+# What LeanASGIHandler copies or depends on, as reviewed (see tests/framework_pins.py).
+# One line per pin, as `python -m tests.framework_pins` prints it.
+# fmt: off
+DJANGO_PINS: Pins = {
+    # Copied, without its ThreadSensitiveContext.
+    "django.core.handlers.asgi.ASGIHandler.__call__": ("5.2.19", "f756809e9c9308dcccb78a301fccf09196e80cdc4745690f80384d09b69dd102"),
+    # Calls load_middleware(is_async=True), which the handler replaces.
+    "django.core.handlers.asgi.ASGIHandler.__init__": ("5.2.19", "41379d4f4b69f900b62a201a442d0721c965e26906a6a64f11c8b846bf3b3a38"),
+    # Called directly by the copied __call__.
+    "django.core.handlers.asgi.ASGIHandler.handle": ("5.2.19", "98faeb5bef800331e6a8002fbc96b30e4122a23438ae45a047190a531ea11323"),
+    # Replaced by what it builds for an empty MIDDLEWARE.
+    "django.core.handlers.base.BaseHandler.load_middleware": ("5.2.19", "a1fb7ee5f8586195da2174d1bbc2bbfc7ca19b9d26ea66412cb434f45bf6d467"),
+    # Reads the middleware chain the replacement builds.
+    "django.core.handlers.base.BaseHandler.get_response_async": ("5.2.19", "ad82c920df0cebbb52b1ebafe6ab8b5541f200c39fa954a148b01f60725b715b"),
+    # Wraps the response handler, as load_middleware does.
+    "django.core.handlers.exception.convert_exception_to_response": ("5.2.19", "a297ae868bddaca2e7a82847cb707105b2a23ded927d6609f6832901db45758e"),
+}
+# fmt: on
+
+
+@pytest.mark.parametrize("dotted", DJANGO_PINS)
+def test_the_django_internals_lean_handler_relies_on_are_still_the_reviewed_ones(dotted):
+    problem = drift(
+        dotted,
+        DJANGO_PINS[dotted],
+        override="LeanASGIHandler.__call__ and .load_middleware (phonebridge/lean.py)",
+        pins_file="DJANGO_PINS in tests/phonebridge/test_lean.py",
+    )
+    assert problem is None, problem
+
+
+def _describe(value: Any, handler: BaseHandler) -> Any:
+    """A comparable picture of one attribute load_middleware sets on `handler`."""
+    if isinstance(value, list):
+        return ["list", *(_describe(item, handler) for item in value)]
+    if inspect.ismethod(value):
+        owner = "handler" if value.__self__ is handler else type(value.__self__).__qualname__
+        return ("method", owner, value.__func__.__qualname__)
+    if hasattr(value, "__wrapped__"):
+        # functools.wraps copies the name, so tell wrappers apart by their code.
+        code = value.__code__.co_qualname if hasattr(value, "__code__") else type(value)
+        coroutine = inspect.iscoroutinefunction(value)
+        return ("wrapper", code, coroutine, _describe(value.__wrapped__, handler))
+    return (type(value).__qualname__, repr(value))
+
+
+def _loaded_state(load_middleware: Any, *, is_async: bool) -> dict[str, Any]:
+    handler = LeanASGIHandler.__new__(LeanASGIHandler)  # no __init__: nothing loaded yet
+    load_middleware(handler, is_async=is_async)
+    return {name: _describe(value, handler) for name, value in vars(handler).items()}
+
+
+@pytest.mark.parametrize("is_async", [True, False], ids=["async", "sync"])
+def test_django_still_builds_what_lean_load_middleware_builds_without_middleware(
+    settings, is_async
+):
+    settings.MIDDLEWARE = []
+    django_built = _loaded_state(BaseHandler.load_middleware, is_async=is_async)
+    lean_built = _loaded_state(LeanASGIHandler.load_middleware, is_async=is_async)
+    assert lean_built == django_built
+    # The chain is the flag Django checks for a loaded handler; make sure it is compared.
+    assert "_middleware_chain" in django_built

@@ -33,7 +33,7 @@ _MEDIA_TEMPLATE = (
     '{"track":"%s","chunk":"%d","timestamp":"%d","payload":"%s"}}'
 )
 
-Hook = Callable[["MediaCaller"], None]
+Hook = Callable[["MediaCaller"], object]  # what a hook returns is ignored
 
 
 class MediaCaller:
@@ -229,8 +229,9 @@ class MediaCaller:
                     held = None
             self.stats.frames_sent += 1
             self.stats.bytes_sent += sizes[index]
-            if keys is not None and self.rtt is not None and keys[index] is not None and not quiet:
-                self.rtt.sent(keys[index], sent_at)
+            key = keys[index] if keys is not None else None
+            if key is not None and self.rtt is not None and not quiet:
+                self.rtt.sent(key, sent_at)
 
     def _echo_keys(self, fmt: tuple[str, int, bool]) -> tuple[bytes | None, ...] | None:
         if self._reply is None or self.rtt is None:
