@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 import httpx
 
-from telephony.telnyx.models import TelnyxProvisioning
 from telephony.public_host import public_url
 from telephony.telnyx.client import TelnyxClient, TelnyxError
+from telephony.telnyx.models import TelnyxProvisioning
 from telephony.telnyx.webhooks import load_public_key
 
 SETUP_COMMAND = "uv run manage.py provision_telnyx"

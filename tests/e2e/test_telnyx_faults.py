@@ -22,30 +22,43 @@ async def final_call(timeout: float = 20) -> Call:
             await asyncio.sleep(0.1)
 
 
-async def test_a_5xx_storm_on_answer_is_retried_a_bounded_number_of_times(simulated_server, settings):
+async def test_a_5xx_storm_on_answer_is_retried_a_bounded_number_of_times(
+    simulated_server, settings
+):
     settings.TELNYX_API_MAX_ATTEMPTS = 3
     carrier = embedded_simulator().carrier
     carrier.inject("server_error", count=None, command="answer")
     await simulated_server.arun(
         simulate_inbound_call(
-            from_number="+15557654321", to_number=settings.TELNYX_PHONE_NUMBER, hangup_before_answer_s=3.0
+            from_number="+15557654321",
+            to_number=settings.TELNYX_PHONE_NUMBER,
+            hangup_before_answer_s=3.0,
         )
     )
     call = await final_call()
     answer = await TelnyxCommand.objects.aget(call=call, name="answer")
-    assert (answer.ok, answer.attempts, answer.status_code, answer.error_code) == (False, 3, 500, "10007")
+    assert (answer.ok, answer.attempts, answer.status_code, answer.error_code) == (
+        False,
+        3,
+        500,
+        "10007",
+    )
     # The caller gave up ringing; the call is closed, and says why the answer failed.
     assert call.status == "failed"
     assert "answer failed" in call.failure_reason
     assert "10007" in call.failure_reason
 
 
-async def test_a_telnyx_timeout_is_retried_with_the_same_command_id_and_acts_once(simulated_server, settings):
+async def test_a_telnyx_timeout_is_retried_with_the_same_command_id_and_acts_once(
+    simulated_server, settings
+):
     settings.TELNYX_API_TIMEOUT = 0.5
     carrier = embedded_simulator().carrier
     carrier.inject("timeout", count=1, command="answer", delay_s=1.5)
     call_control_id = await simulated_server.arun(
-        simulate_inbound_call(from_number="+15557654321", to_number=settings.TELNYX_PHONE_NUMBER, duration_s=1.0)
+        simulate_inbound_call(
+            from_number="+15557654321", to_number=settings.TELNYX_PHONE_NUMBER, duration_s=1.0
+        )
     )
     call = await final_call()
     assert (call.status, call.hangup_cause) == ("ended", "normal_clearing")

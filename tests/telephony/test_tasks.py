@@ -11,7 +11,9 @@ from tests.conftest import webhook
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def test_background_work_is_bounded_when_telnyx_hangs(async_post_webhook, fake_telnyx, settings):
+async def test_background_work_is_bounded_when_telnyx_hangs(
+    async_post_webhook, fake_telnyx, settings
+):
     settings.MAX_BACKGROUND_TASKS = 5
     telnyx = fake_telnyx()
     telnyx.delay = 0.5
@@ -24,4 +26,6 @@ async def test_background_work_is_bounded_when_telnyx_hangs(async_post_webhook, 
     assert {r.status_code for r in responses} == {200}
     assert tasks.running() <= 5
     await tasks.drain()
-    assert await Call.objects.acount() == 12  # every webhook is stored, whatever happens to its work
+    assert (
+        await Call.objects.acount() == 12
+    )  # every webhook is stored, whatever happens to its work

@@ -39,10 +39,7 @@ def test_only_the_stream_bridge_is_prepared_ahead(bridge, prepared):
 
 @pytest.mark.parametrize(("bridge", "loaded"), [("stream", True), ("echo", False)])
 def test_a_worker_loads_the_webrtc_stack_at_start_up_only_for_the_stream_bridge(bridge, loaded):
-    probe = (
-        "import django, sys; django.setup(); "
-        "print('getstream.video.rtc' in sys.modules)"
-    )
+    probe = "import django, sys; django.setup(); print('getstream.video.rtc' in sys.modules)"
     # phonebridge's own settings (the test settings clear BRIDGE and Stream's credentials).
     env = {
         **os.environ,
