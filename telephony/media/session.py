@@ -27,7 +27,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from calls.models import Call, CallEvent
-from telephony import tasks
+from telephony import actions, tasks
 from telephony.bridges import Bridge, CallInfo, MediaFormat
 from telephony.media import stats
 from telephony.media.codecs import FRAME_MS, Codec, UnsupportedCodec, get_codec
@@ -273,8 +273,6 @@ class MediaSession:
         logger.info("barge-in: cleared %d queued frames", dropped)
 
     def hang_up(self, reason: str) -> None:
-        from telephony import actions
-
         logger.info("the bridge ended the call: %s", reason)
         tasks.spawn(actions.hang_up(call=self.call), name=f"bridge-hangup:{self.call.pk}")
 
