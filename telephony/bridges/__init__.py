@@ -1,8 +1,12 @@
 """The bridge between a phone leg's audio and whatever answers it (an agent, or an echo).
 
-The media session owns the Telnyx side (codecs, pacing, marks, recording); a bridge owns the
-other side. The session gives the bridge the caller's audio as int16 PCM at the call's rate
-and receives the agent's audio and signals through `AgentSink`.
+Each kind is named once, as `Call.Bridge`, and mapped to its class in `BRIDGES`; the Stream
+bridge's far side is prepared ahead of the media (`preparation`, with `stream_calls` for
+Stream's REST API and `agent_server` for the Vision Agents server that sends the agent).
+
+The media session (telephony.media) owns the carrier's side (codecs, pacing, marks,
+recording); a bridge owns the other side. The session gives the bridge the caller's audio as
+int16 PCM at the call's rate and receives the agent's audio and signals through `AgentSink`.
 """
 
 from __future__ import annotations
