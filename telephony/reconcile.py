@@ -22,7 +22,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from calls.models import Call, CallEvent
-from telephony.carrier import CallState, Carrier, CarrierError, carrier_for
+from telephony import actions
+from telephony.carrier import CallState, CarrierError, carrier_for
 from telephony.log_context import call_context
 
 logger = logging.getLogger(__name__)
@@ -65,19 +66,18 @@ async def reconcile_call(call: Call) -> Reconciled:
             )
             return Reconciled(str(call.pk), "skipped", exc.for_humans())
         if state is CallState.ALIVE:
-            return await _hang_up_orphan(carrier, call)
+            return await _hang_up_orphan(call)
         if state is CallState.FORGOTTEN:
             return await _close(call, f"reconciled: unknown to {carrier.name} (ended long ago)")
         return await _close(call, f"reconciled: {carrier.name} says the call has ended")
 
 
-async def _hang_up_orphan(carrier: Carrier, call: Call) -> Reconciled:
+async def _hang_up_orphan(call: Call) -> Reconciled:
     reason = "reconciled: orphaned (no media stream, no activity); hung up"
     try:
-        await carrier.hang_up(call=call)
+        await actions.hang_up(call=call)  # a call already over is closed there
     except CarrierError as exc:
-        if not exc.already_ended:
-            return Reconciled(str(call.pk), "skipped", exc.for_humans())
+        return Reconciled(str(call.pk), "skipped", exc.for_humans())
     # The call.hangup webhook will bring Telnyx's cause; until then, say why.
     await sync_to_async(call.mark_ended)(
         at=timezone.now(), cause="reconciled", source="phonebridge"
