@@ -10,10 +10,15 @@ Why this shape (stream-bridge.md §3.3, §5.3):
 * two people talking at once must be summed into the same 20 ms slots, not played one after
   the other (which would garble and speed up both).
 
-A silence of UTTERANCE_GAP ends an utterance: the resamplers' tails are flushed and the sink
-is told, so the session pads the last frame and places a mark. If the caller started talking
-while the agent was talking and still is when the agent falls silent, the agent yielded: the
-sink is told to clear what Telnyx still has queued (barge-in). Speech that began before the
+Whether the agent is speaking is decided per packet by its level, not by packets arriving: a
+stock Vision Agents agent sends a packet every 20 ms in its pauses too (silence; its Opus
+encoder has no DTX), while DTX publishers send none, or a quiet comfort-noise packet now and
+then. A packet at or above SPEECH_DBFS is speech; HANGOVER of quiet (quiet packets, or none)
+ends an utterance: the resamplers' tails are flushed and the sink is told, so the session pads
+the last frame and places a mark. Quiet packets between utterances are not played. If the
+caller started talking while the agent was talking and still is when the agent falls silent,
+the agent yielded: the sink is told to clear what Telnyx still has queued (barge-in), before
+any audio of the agent's next utterance is handed over. Speech that began before the
 agent's utterance is the turn the agent is answering, not an interruption.
 """
 
@@ -34,7 +39,8 @@ from telephony.bridges import AgentSink
 logger = logging.getLogger(__name__)
 
 SLOT_MS = 20
-UTTERANCE_GAP = 0.2  # seconds without agent audio that end an utterance
+SPEECH_DBFS = -45.0  # TTS speech sits around -30..-15 dBFS; Opus comfort noise near -60
+HANGOVER = 0.15  # seconds of quiet that end an utterance (mark and barge-in within 250 ms)
 ACTIVE_WINDOW = 0.1  # a participant whose audio came this recently is still talking
 MAX_HOLD_SLOTS = 3  # how long a talking participant's late packet may hold the mix back
 QUEUE_LIMIT = 250  # audio events waiting for the sender task (5 s of 20 ms packets)
@@ -82,7 +88,8 @@ class Downlink:
         self._voices: dict[str, _Voice] = {}
         self._talking = False  # inside an utterance
         self._utterance_started_at = 0.0
-        self._last_audio_at = 0.0
+        self._last_voiced_at = 0.0
+        self._speech_mean_square = (32768.0 * 10 ** (SPEECH_DBFS / 20)) ** 2
 
     def put(self, pcm: Any) -> None:
         """The `audio` handler: a plain function, so the SDK's emit stays cheap and ordered."""
@@ -96,11 +103,10 @@ class Downlink:
             pcm = await self._next()
             if pcm is not None:
                 self._add(pcm)
-                self._emit()
-            elif self._clock() - self._last_audio_at >= UTTERANCE_GAP:
+            if self._talking and self._clock() - self._last_voiced_at >= HANGOVER:
                 self._end_utterance()
             else:
-                self._emit()  # a held-back speaker may have stopped talking
+                self._emit()  # when no packet came: a held-back speaker may have stopped
 
     def interrupt(self) -> None:
         """Drop the agent audio not yet handed to the sink (the agent asked for barge-in)."""
@@ -123,13 +129,20 @@ class Downlink:
         if not self._talking:
             return await self._queue.get()
         held = any(v.pending.size for v in self._voices.values())
+        quiet_left = max(0.0, self._last_voiced_at + HANGOVER - self._clock())
         try:
-            async with asyncio.timeout(ACTIVE_WINDOW if held else UTTERANCE_GAP):
+            async with asyncio.timeout(min(ACTIVE_WINDOW, quiet_left) if held else quiet_left):
                 return await self._queue.get()
         except TimeoutError:
             return None
 
     def _add(self, pcm: Any) -> None:
+        self.stats.events += 1
+        samples = _mono(pcm)
+        frame = samples.astype(np.float32)
+        voiced = float(np.dot(frame, frame)) >= self._speech_mean_square * max(len(frame), 1)
+        if not voiced and not self._talking:
+            return  # silence or comfort noise between utterances: nothing to play
         key = participant_key(pcm.participant)
         rate = int(pcm.sample_rate)
         voice = self._voices.get(key)
@@ -140,12 +153,13 @@ class Downlink:
             voice.pending = tail
             self._voices[key] = voice
             self.stats.participants.add(key)
-        out = voice.resampler.push(_mono(pcm), rate, 1)
+        out = voice.resampler.push(samples, rate, 1)
         voice.pending = np.concatenate((voice.pending, out.samples))
-        voice.last_seen = self._last_audio_at = self._clock()
-        if not self._talking:
-            self._talking, self._utterance_started_at = True, self._last_audio_at
-        self.stats.events += 1
+        voice.last_seen = now = self._clock()
+        if voiced:
+            self._last_voiced_at = now
+            if not self._talking:
+                self._talking, self._utterance_started_at = True, now
 
     def _emit(self) -> None:
         with_audio = [v for v in self._voices.values() if v.pending.size]
@@ -179,7 +193,7 @@ class Downlink:
         for voice in self._voices.values():
             voice.pending = np.concatenate((voice.pending, voice.resampler.flush().samples))
         onset = self._caller_speech_onset()
-        if onset is not None and self._utterance_started_at <= onset < self._last_audio_at:
+        if onset is not None and self._utterance_started_at <= onset < self._last_voiced_at:
             # The caller started talking over the agent, and the agent stopped: it yielded.
             for voice in self._voices.values():
                 voice.pending = _EMPTY

@@ -132,6 +132,13 @@ async def mark_joined(*, call_id: uuid.UUID, join_ms: int) -> bool:
     return joined
 
 
+async def note_participant(*, call_id: uuid.UUID, user_id: str, session_id: str) -> None:
+    """Someone other than the phone and the configured agent user joined the Stream call."""
+    await _note(
+        call_id, "bridge.participant_joined", {"user_id": user_id, "session_id": session_id}
+    )
+
+
 async def fail(*, call_id: uuid.UUID, reason: str) -> bool:
     """Record why the bridge failed, release the agent, and apologise to the caller. Once."""
     if not await Call.amove_bridge(call_id, Call.BridgeStatus.FAILED, bridge_error=reason):

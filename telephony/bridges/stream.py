@@ -4,8 +4,10 @@ the agent (Vision Agents) answers. Wire-level notes: stream-bridge.md (getstream
 Uplink: each caller frame (int16 at the call's rate) becomes a `PcmData` written to an
 `AudioStreamTrack` at that rate with a short buffer; the SDK resamples to 48 kHz, encodes
 Opus and paces it. Downlink: telephony.bridges.downlink. Events: DTMF becomes a custom call
-event; the Stream call ending, the agent leaving or everyone else leaving hangs up the phone;
-a custom `{"type": "interrupt"}` from the agent is a barge-in. The seam: telephony.bridges.rtc.
+event; the Stream call ending, the agent leaving or everyone else leaving hangs up the phone
+(a summoned agent that never arrives or leaves for good fails the call: the caller hears the
+apology); a custom `{"type": "interrupt"}` from the agent is a barge-in. A handler that raises
+is logged with its traceback, apart from the SFU's errors. The seam: telephony.bridges.rtc.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class StreamBridge(Bridge):
         self._conn: rtc.RtcConnection | None = None
         self._track: Any = None
         self.presence: Presence | None = None
-        self._closed = self._left = self._hung_up = False
+        self._closed = self._left = self._hung_up = self._warned_identity = False
         self.figures: dict[str, Any] = {"uplink_frames": 0, "uplink_dropped": 0, "interrupts": 0}
 
     # Bridge ---------------------------------------------------------------------------
@@ -80,7 +82,11 @@ class StreamBridge(Bridge):
         self._phone_user = stream_calls.phone_user_id(call.call_id)
         agent = settings.STREAM_AGENT_USER_ID
         self.presence = Presence(
-            phone_user=self._phone_user, agent_user=agent, on_gone=self._hang_up
+            phone_user=self._phone_user,
+            agent_user=agent,
+            on_gone=self._hang_up,
+            # A summoned agent that does not show up is a failure the caller is told about.
+            on_agent_missing=self._agent_missing if settings.AGENT_SERVER_URL else None,
         )
         self._vad = EnergyVad(rate=self._rate, clock=self._clock)
         self._downlink = Downlink(
@@ -162,6 +168,8 @@ class StreamBridge(Bridge):
             logger.warning("joining the Stream call failed", exc_info=True)
             await self._fail(f"could not join the Stream call: {exc or type(exc).__name__}")
             return
+        if settings.AGENT_SERVER_URL and self.presence is not None and not self._closed:
+            self.presence.expect_agent(settings.AGENT_ARRIVAL_TIMEOUT)
         join_ms = round((self._clock() - started) * 1000)
         self.figures["join_ms"] = join_ms
         logger.info("joined the Stream call in %d ms", join_ms)
@@ -236,14 +244,37 @@ class StreamBridge(Bridge):
         conn.on("participant_left", self._on_participant_left)
         conn.on("custom", self._on_custom)
         conn.on("connection.state_changed", self._on_state_changed)
-        conn.on("error", self._on_sfu_error)
+        conn.on("error", self._on_error)
 
     def _on_call_ended(self, event: Any = None) -> None:
         self._hang_up("the Stream call ended")
 
     def _on_participant_joined(self, event: Any) -> None:
+        self._arrived(event.participant)
+
+    def _arrived(self, participant: Any) -> None:
         if self.presence is not None:
-            self.presence.arrived(event.participant)
+            self.presence.arrived(participant)
+        user_id, agent = participant.user_id, settings.STREAM_AGENT_USER_ID
+        if self._call is None or user_id in (self._phone_user, agent):
+            return
+        call_id = self._call.call_id
+        session_id = getattr(participant, "session_id", "")
+        tasks.spawn(
+            preparation.note_participant(call_id=call_id, user_id=user_id, session_id=session_id),
+            name=f"bridge-participant:{call_id}",
+        )
+        if not self._warned_identity:
+            # Once per call: a mismatched id turns the agent-left hang-up into the slower
+            # everyone-left one, and makes the agent's Stream user a phantom member.
+            self._warned_identity = True
+            logger.warning(
+                "%r joined the Stream call, but STREAM_AGENT_USER_ID is %r: if %r is the "
+                "agent, set STREAM_AGENT_USER_ID to its user id",
+                user_id,
+                agent,
+                user_id,
+            )
 
     def _on_participant_left(self, event: Any) -> None:
         if self._downlink is not None:
@@ -263,7 +294,18 @@ class StreamBridge(Bridge):
     def _on_state_changed(self, change: dict[str, Any]) -> None:
         logger.info("Stream connection %s -> %s", change.get("old"), change.get("new"))
 
-    def _on_sfu_error(self, event: Any) -> None:
+    def _on_error(self, event: Any) -> None:
+        # pyee emits `error` with the exception when one of our handlers raises; the SFU's
+        # own errors come as `getstream_rtc.Error` events (never exceptions).
+        if isinstance(event, BaseException):
+            call_id = str(self._call.call_id) if self._call is not None else "-"
+            logger.error(
+                "a Stream bridge event handler failed (call %s)",
+                call_id,
+                exc_info=event,
+                extra={"call_id": call_id},
+            )
+            return
         error = getattr(event, "error", None)
         logger.warning("Stream SFU error: %s", getattr(error, "message", event))
 
@@ -271,8 +313,15 @@ class StreamBridge(Bridge):
         # Those already in the call; `participant_joined` only tells of later arrivals.
         state = getattr(conn, "participants_state", None)
         for participant in state.get_participants() if state is not None else []:
-            if self.presence is not None:
-                self.presence.arrived(participant)
+            self._arrived(participant)
+
+    def _agent_missing(self, reason: str) -> None:
+        if self._closed or self._hung_up or self._call is None:
+            return
+        self._hung_up = True  # the apology hangs up, after speaking
+        self.figures["hung_up"] = reason
+        call_id = self._call.call_id
+        tasks.spawn(self._fail(reason), name=f"bridge-agent-missing:{call_id}")
 
     def _hang_up(self, reason: str) -> None:
         if self._closed or self._hung_up or self._sink is None:

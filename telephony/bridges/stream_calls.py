@@ -91,19 +91,19 @@ async def stream_call(stream_call_id: str) -> StreamCall:
 
 
 async def create_call(call: Call) -> str:
-    """Upsert the phone and agent users and get-or-create the Stream call; returns its id."""
+    """Upsert the phone user, create the agent user if missing, and get-or-create the Stream
+    call; returns its id."""
     from getstream.models import CallRequest, MemberRequest, UserRequest
 
     stream = await get_stream()
     phone, agent = phone_user_id(call.pk), settings.STREAM_AGENT_USER_ID
     number = call.from_number if call.direction == "inbound" else call.to_number
-    await _rest(
-        stream.upsert_users(
-            UserRequest(id=phone, name=number or "Phone caller", custom={"phone": True}),
-            # Only the id: the agent server upserts its own user (name, image) when it joins.
-            UserRequest(id=agent),
-        )
-    )
+    users = [UserRequest(id=phone, name=number or "Phone caller", custom={"phone": True})]
+    if not await _user_exists(agent):
+        # Only when missing: an upsert replaces the whole stored user, which would wipe the
+        # name, image and custom data the agent (or an operator) gave it.
+        users.append(UserRequest(id=agent))
+    await _rest(stream.upsert_users(*users))
     stream_call_id = str(call.pk)
     data = CallRequest(
         created_by_id=agent,
@@ -112,6 +112,15 @@ async def create_call(call: Call) -> str:
     )
     await _rest((await stream_call(stream_call_id)).get_or_create(data=data))
     return stream_call_id
+
+
+async def _user_exists(user_id: str) -> bool:
+    from getstream.models import QueryUsersPayload
+
+    stream = await get_stream()
+    payload = QueryUsersPayload(filter_conditions={"id": {"$eq": user_id}}, limit=1)
+    found = await _rest(stream.query_users(payload))
+    return any(user.id == user_id for user in found.data.users)
 
 
 def call_custom_data(call: Call) -> dict[str, Any]:

@@ -29,6 +29,7 @@ def _stream_settings(settings):
     settings.STREAM_JOIN_TIMEOUT = 5.0
     settings.AGENT_SERVER_URL = ""
     settings.AGENT_SERVER_TIMEOUT = 2.0
+    settings.AGENT_ARRIVAL_TIMEOUT = 10.0
     settings.STREAM_BIDIRECTIONAL_CODEC = "PCMU"
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     stream_calls.reset_clients()

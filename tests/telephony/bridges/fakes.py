@@ -38,7 +38,7 @@ SDK_FILLS_MISSING = "ignore:Missing value of non-optional type:RuntimeWarning"
 # Stream's REST API -----------------------------------------------------------------------
 
 
-def _user(user_id: str, name: str | None = None) -> dict[str, Any]:
+def stream_user(user_id: str, name: str | None = None) -> dict[str, Any]:
     now = time.time_ns()  # Stream's timestamps are unix nanoseconds
     return {
         "id": user_id,
@@ -57,6 +57,18 @@ def _user(user_id: str, name: str | None = None) -> dict[str, Any]:
     }
 
 
+# What a FullUserResponse (query_users) adds to a stored user.
+_FULL_USER: dict[str, Any] = {
+    "total_unread_count": 0,
+    "unread_channels": 0,
+    "unread_count": 0,
+    "unread_threads": 0,
+    "channel_mutes": [],
+    "devices": [],
+    "mutes": [],
+}
+
+
 def _call(call_type: str, call_id: str, data: dict[str, Any]) -> dict[str, Any]:
     now = time.time_ns()
     return {
@@ -73,7 +85,7 @@ def _call(call_type: str, call_id: str, data: dict[str, Any]) -> dict[str, Any]:
         "updated_at": now,
         "blocked_user_ids": [],
         "custom": data.get("custom") or {},
-        "created_by": _user(data.get("created_by_id") or "?"),
+        "created_by": stream_user(data.get("created_by_id") or "?"),
         "egress": {"broadcasting": False, "rtmps": []},
         "ingress": {"rtmp": {"address": ""}, "srt": {"address": ""}, "whip": {"address": ""}},
         "settings": {},
@@ -97,6 +109,8 @@ class FakeStreamApi:
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     failures: dict[str, list[int]] = field(default_factory=dict)  # path suffix -> statuses
     created: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Stored users, as Stream keeps them: an upsert replaces the whole user.
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     async def handler(self, request: httpx.Request) -> httpx.Response:
         assert request.url.params["api_key"] == API_KEY
@@ -104,17 +118,31 @@ class FakeStreamApi:
         claims = jwt.decode(request.headers["authorization"], API_SECRET, algorithms=["HS256"])
         assert "user_id" not in claims
         body = json.loads(request.content) if request.content else {}
+        if "payload" in request.url.params:  # GET queries carry their JSON in the URL
+            # The SDK spells out unset options as null; Stream reads null as absent.
+            payload = json.loads(request.url.params["payload"])
+            body = {key: value for key, value in payload.items() if value is not None}
         path = request.url.path
         self.requests.append((request.method, path, body))
         for suffix, statuses in self.failures.items():
             if path.endswith(suffix) and statuses:
                 status = statuses.pop(0)
                 return httpx.Response(status, json=_error(status))
+        if request.method == "GET" and path == "/api/v2/users":
+            return self._query_users(body)
         return self._answer(path, body)
+
+    def _query_users(self, payload: dict[str, Any]) -> httpx.Response:
+        # Only the filter phonebridge sends: {"id": {"$eq": ...}} (Stream's query syntax).
+        wanted = payload["filter_conditions"]["id"]["$eq"]
+        found = [self.users[wanted] | _FULL_USER] if wanted in self.users else []
+        return httpx.Response(200, json={"duration": "1ms", "users": found})
 
     def _answer(self, path: str, body: dict[str, Any]) -> httpx.Response:
         if path == "/api/v2/users":
-            users = {uid: _user(uid, u.get("name")) for uid, u in body["users"].items()}
+            users = {uid: stream_user(uid, u.get("name")) for uid, u in body["users"].items()}
+            for uid, stored in users.items():
+                self.users[uid] = stored | {"custom": body["users"][uid].get("custom") or {}}
             return httpx.Response(
                 201, json={"duration": "1ms", "users": users, "membership_deletion_task_id": ""}
             )
@@ -147,15 +175,31 @@ class FakeStreamApi:
 
 
 class AgentServer:
-    """A raw ASGI app speaking the agent server's documented API. `mode` picks its mood:
-    "ok" (201), "full" (429), "broken" (503), "slow" (answers after `slow_seconds`)."""
+    """A raw ASGI app answering as Vision Agents' agent server does (its HTTP routes,
+    `agents-core/vision_agents/core/runner/http/api.py`, and the launcher behind them):
+    * `POST /calls/{id}/sessions` answers 201 as soon as the session is registered: the
+      agent's join to the Stream call runs in the background, later or never. This double
+      never joins anyone; tests make the agent arrive with `FakeRtcConnection.joins()`;
+    * `DELETE .../sessions/{id}` answers 202; the session closes on the owning node's next
+      maintenance cycle (`close_seconds`, about 5 s), so it is still known (and the agent
+      still in the call) until then; an unknown session is 404;
+    * a body without `call_type` is 422 (FastAPI's validation); the launcher failing is 500.
+    `mode` picks the server's mood: "ok", "full" (429), "broken" (500), "slow" (answers after
+    `slow_seconds`)."""
 
     def __init__(self) -> None:
         self.mode = "ok"
         self.slow_seconds = 2.0
+        self.close_seconds = 5.0
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
-        self.sessions: dict[str, str] = {}  # session id -> call id
+        self.sessions: dict[str, str] = {}  # session id -> call id, until it has closed
+        self.closing: set[str] = set()  # DELETE accepted, not closed yet
+        self._closed: list[str] = []
         self.url = ""
+
+    def open_sessions(self) -> dict[str, str]:
+        """Sessions nobody asked to close."""
+        return {s: c for s, c in self.sessions.items() if s not in self.closing}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         body = await read_body(receive)
@@ -173,17 +217,26 @@ class AgentServer:
         if self.mode == "slow":
             await asyncio.sleep(self.slow_seconds)
         if method == "POST" and len(parts) == 3 and parts[::2] == ["calls", "sessions"]:
+            if not isinstance(body.get("call_type"), str):
+                return 422, {"detail": [{"loc": ["body", "call_type"], "msg": "Field required"}]}
             if self.mode == "full":
                 return 429, {"detail": "no capacity"}
             if self.mode == "broken":
-                return 503, {"detail": "unavailable"}
-            session_id = f"agent-session-{len(self.sessions) + 1}"
+                return 500, {"detail": "Failed to start agent"}
+            session_id = f"agent-session-{len(self.sessions) + len(self._closed) + 1}"
             self.sessions[session_id] = parts[1]
             return 201, {"session_id": session_id, "call_id": parts[1], "config": {}}
         if method == "DELETE" and len(parts) == 4 and self.sessions.get(parts[3]) == parts[1]:
-            del self.sessions[parts[3]]
-            return 200, {}
+            if parts[3] not in self.closing:
+                self.closing.add(parts[3])
+                asyncio.get_running_loop().call_later(self.close_seconds, self._close, parts[3])
+            return 202, {}
         return 404, {"detail": "not found"}
+
+    def _close(self, session_id: str) -> None:
+        self.sessions.pop(session_id, None)
+        self.closing.discard(session_id)
+        self._closed.append(session_id)
 
     def calls(self, method: str) -> list[tuple[str, dict[str, Any]]]:
         return [(path, body) for m, path, body in self.requests if m == method]
@@ -317,6 +370,64 @@ class FakeRtcConnection(AsyncIOEventEmitter):
         self.emit("custom", {"type": "custom", "custom": custom, "user": {"id": user_id}})
 
 
+class RemoteVoice:
+    """One remote participant's audio track as the phone's SDK hands it over: one decoded
+    packet (20 ms, 48 kHz) per 20 ms, in real time, as `audio` events on `connection`.
+
+    `dtx=False` copies a stock Vision Agents agent (getstream 4.1 on aiortc): its
+    `AudioStreamTrack.recv()` returns 20 ms of silence when starved and aiortc's Opus encoder
+    runs without DTX, so a packet arrives every 20 ms during pauses too, and the Rust
+    receiver decodes every one (to zeros). `dtx=True` copies a publisher with Opus DTX
+    (libopus `OPUS_SET_DTX`, RFC 6716): no packets in pauses except a comfort-noise frame every
+    400 ms, decoded to a quiet hiss (here about -65 dBFS).
+    """
+
+    def __init__(
+        self, connection: FakeRtcConnection, user_id: str, session_id: str, *, dtx: bool = False
+    ) -> None:
+        self.connection, self.user_id, self.session_id = connection, user_id, session_id
+        self.dtx = dtx
+        self.last_voiced_at = 0.0  # loop time of the last packet carrying speech
+        self._queue: list[np.ndarray] = []
+        self._task: asyncio.Task[None] | None = None
+        self._noise = np.random.default_rng(7)
+
+    def say(self, samples_48k: np.ndarray) -> None:
+        self._queue.extend(samples_48k[i : i + 960] for i in range(0, len(samples_48k), 960))
+
+    def start(self) -> RemoteVoice:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def done_saying(self, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self._queue:
+                await asyncio.sleep(0.005)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        tick, packets = loop.time(), 0
+        while True:
+            if self._queue:
+                self._emit(self._queue.pop(0))
+                self.last_voiced_at = loop.time()
+            elif not self.dtx:
+                self._emit(np.zeros(960, dtype=np.int16))
+            elif packets % 20 == 0:
+                self._emit(self._noise.normal(0, 18, 960).astype(np.int16))
+            packets += 1
+            tick += 0.02  # a fixed schedule, as the sender's clock: no drift
+            await asyncio.sleep(max(0.0, tick - loop.time()))
+
+    def _emit(self, chunk: np.ndarray) -> None:
+        self.connection.remote_audio(chunk, self.user_id, session_id=self.session_id)
+
+
 @dataclass
 class FakeJoin:
     """Shaped like getstream.video.rtc.join."""
@@ -350,15 +461,36 @@ class RecordingSink:
     utterance_ends: int = 0
     interrupts: int = 0
     hang_ups: list[str] = field(default_factory=list)
+    # (what, loop time): "audio", "end" and "interrupt", in the order the sink was told.
+    log: list[tuple[str, float]] = field(default_factory=list)
 
     def agent_audio(self, samples: np.ndarray, sample_rate: int) -> None:
         self.audio.append((np.array(samples), sample_rate))
+        self._note("audio")
 
     def agent_utterance_end(self) -> None:
         self.utterance_ends += 1
+        self._note("end")
 
     def interrupt(self) -> None:
         self.interrupts += 1
+        self._note("interrupt")
+
+    def _note(self, what: str) -> None:
+        with contextlib.suppress(RuntimeError):  # told outside a loop: order only
+            self.log.append((what, asyncio.get_running_loop().time()))
+            return
+        self.log.append((what, 0.0))
+
+    def at(self, what: str) -> list[float]:
+        return [t for w, t in self.log if w == what]
+
+    def pcm_after(self, what: str) -> np.ndarray:
+        """The audio handed over after the sink was first told `what`."""
+        kinds = [w for w, _ in self.log]
+        first = kinds[: kinds.index(what)].count("audio")
+        parts = [a for a, _ in self.audio[first:]]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
     def hang_up(self, reason: str) -> None:
         self.hang_ups.append(reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from telephony.bridges.agent_server import AgentServerError, get_agent_server
@@ -18,7 +19,7 @@ async def test_it_starts_a_session_and_returns_its_id(agent_server):
 
 @pytest.mark.parametrize(
     ("mode", "reason"),
-    [("full", r"agent server at capacity \(429\)"), ("broken", r"agent server error \(503\)")],
+    [("full", r"agent server at capacity \(429\)"), ("broken", r"agent server error \(500\)")],
 )
 async def test_it_explains_why_the_server_could_not_take_the_call(agent_server, mode, reason):
     agent_server.mode = mode
@@ -44,14 +45,25 @@ async def test_it_reports_a_server_that_is_down(settings):
 
 
 async def test_it_ends_a_session_and_shrugs_at_one_already_gone(agent_server):
+    agent_server.close_seconds = 0.1
     client = get_agent_server()
     session_id = await client.start_session(call_id="call-1", call_type="default")
-    await client.end_session(call_id="call-1", session_id=session_id)
+    await client.end_session(call_id="call-1", session_id=session_id)  # 202: closing
+    await client.end_session(call_id="call-1", session_id=session_id)  # 202: still closing
+    assert agent_server.sessions == {"agent-session-1": "call-1"}  # until its next cycle
+    await asyncio.sleep(0.2)
     await client.end_session(call_id="call-1", session_id=session_id)  # 404: already over
     assert agent_server.sessions == {}
     assert [path for path, _ in agent_server.calls("DELETE")] == [
         "/calls/call-1/sessions/agent-session-1"
-    ] * 2
+    ] * 3
+
+
+async def test_the_stand_in_refuses_a_body_without_a_call_type_as_fastapi_would(agent_server):
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{agent_server.url}/calls/call-1/sessions", json={})
+    assert response.status_code == 422
+    assert agent_server.sessions == {}
 
 
 async def test_without_a_url_there_is_no_agent_server(settings):

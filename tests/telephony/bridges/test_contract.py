@@ -178,3 +178,62 @@ async def test_the_real_connection_manager_carries_the_call(fake_stream, agent_s
     await tasks.drain()
     assert rust_call.leaves == 1
     assert bridge.describe()["leave"] == "left"
+
+
+@dataclass(frozen=True)
+class _SfuError:
+    """Shaped like getstream_rtc.Error (which Python cannot construct): the SFU's error event."""
+
+    error: Any
+    name: str = "error"
+    reconnect_strategy: int = 0
+
+
+@dataclass(frozen=True)
+class _ErrorDetail:
+    message: str
+    code: int = 0
+
+
+class _BrokenSink(RecordingSink):
+    def hang_up(self, reason: str) -> None:
+        raise RuntimeError("the sink broke")
+
+
+async def test_a_failing_handler_is_logged_with_its_traceback_apart_from_sfu_errors(
+    fake_stream, agent_server, rust, caplog
+):
+    from getstream.video.rtc import join
+
+    call = await new_call()
+    await preparation.prepare(call_id=call.pk)
+    bridge = StreamBridge(join=join)
+    await bridge.start(
+        call=call_info(call), media_format=MediaFormat("PCMU", 8000), sink=_BrokenSink()
+    )
+    await eventually(lambda: rust and rust[0].calls and rust[0].calls[0].published)
+    sfu = rust[0].calls[0].streams["sfu"]
+
+    def logged() -> list[Any]:
+        return [r for r in caplog.records if r.name == "telephony.bridges.stream"]
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="telephony.bridges.stream"):
+        # pyee, under the real ConnectionManager, routes the raising handler to `error`.
+        sfu.queue.put_nowait(getstream_rtc.CallEnded())
+        sfu.queue.put_nowait(_SfuError(_ErrorDetail("participant not found")))
+        await eventually(lambda: len(logged()) >= 2)
+
+    failed, sfu_error = logged()[:2]
+    assert failed.levelname == "ERROR"
+    assert failed.getMessage() == f"a Stream bridge event handler failed (call {call.pk})"
+    assert failed.call_id == str(call.pk)
+    assert failed.exc_info is not None
+    assert str(failed.exc_info[1]) == "the sink broke"
+    assert (sfu_error.levelname, sfu_error.getMessage(), sfu_error.exc_info) == (
+        "WARNING",
+        "Stream SFU error: participant not found",
+        None,
+    )
+    await bridge.close("stopped by Telnyx")
+    await tasks.drain()

@@ -69,3 +69,18 @@ async def test_stereo_packets_are_mixed_down():
     heard = (await run_downlink(stereo)).pcm()
     assert 4000 <= len(heard) <= 4100
     assert level_at(heard[400:3600], 1000, 8000) == pytest.approx(8000, rel=0.01)
+
+
+async def test_silence_and_comfort_noise_between_utterances_are_not_played():
+    sink = RecordingSink()
+    downlink = Downlink(rate=8000, sink=sink)
+    connection = FakeRtcConnection(None, "phone", None, FakeJoin())
+    connection.on("audio", downlink.put)
+    task = asyncio.ensure_future(downlink.run())
+    hiss = np.random.default_rng(3).normal(0, 18, 48000).astype(np.int16)  # about -65 dBFS
+    connection.remote_audio(np.zeros(48000, dtype=np.int16), "ai-agent")
+    connection.remote_audio(hiss, "ai-agent")
+    await asyncio.sleep(0.3)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert (sink.audio, sink.utterance_ends, sink.interrupts) == ([], 0, 0)

@@ -18,7 +18,7 @@ from telephony.telnyx.webhooks import parse_event
 from tests.conftest import webhook
 from tests.live import free_port
 from tests.telephony.bridges.conftest import new_call
-from tests.telephony.bridges.fakes import SDK_FILLS_MISSING, FakeStreamApi, eventually
+from tests.telephony.bridges.fakes import SDK_FILLS_MISSING, FakeStreamApi, eventually, stream_user
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -33,7 +33,8 @@ async def test_it_creates_the_stream_call_and_summons_the_agent(fake_stream, age
     outcome = await preparation.prepare(call_id=call.pk)
 
     assert outcome == Preparation("ready", str(call.pk), "agent-session-1", "")
-    [upsert] = fake_stream.bodies("/api/v2/users")
+    [query, upsert] = fake_stream.bodies("/api/v2/users")
+    assert query == {"filter_conditions": {"id": {"$eq": "ai-agent"}}, "limit": 1}
     assert upsert["users"] == {
         f"phone-{call.pk}": {"id": f"phone-{call.pk}", "name": "+15557654321", "custom": {"phone": True}},
         "ai-agent": {"id": "ai-agent"},
@@ -64,7 +65,7 @@ async def test_preparing_again_reuses_the_stored_outcome(fake_stream, agent_serv
     first = await preparation.prepare(call_id=call.pk)
     second = await preparation.prepare(call_id=call.pk)
     assert second == first
-    assert len(fake_stream.requests) == 2  # users, call
+    assert len(fake_stream.requests) == 3  # the agent user query, the users' upsert, the call
     assert len(agent_server.calls("POST")) == 1
 
 
@@ -86,9 +87,40 @@ async def test_a_second_worker_reuses_the_outcome_stored_on_the_call(fake_stream
 async def test_concurrent_preparations_do_the_work_once(fake_stream, agent_server):
     call = await new_call()
     await asyncio.gather(*(preparation.prepare(call_id=call.pk) for _ in range(3)))
-    assert len(fake_stream.bodies("/api/v2/users")) == 1
+    assert [m for m, path, _ in fake_stream.requests if path == "/api/v2/users"] == ["GET", "POST"]
     assert len(agent_server.calls("POST")) == 1
     assert (await preparation.stored(call.pk)).status == "ready"
+
+
+async def test_the_agents_stored_user_is_never_overwritten(fake_stream, agent_server):
+    fake_stream.users["ai-agent"] = stream_user("ai-agent", "Ada") | {"custom": {"voice": "warm"}}
+    call = await new_call()
+    await preparation.prepare(call_id=call.pk)
+
+    assert [(m, body) for m, path, body in fake_stream.requests if path == "/api/v2/users"] == [
+        ("GET", {"filter_conditions": {"id": {"$eq": "ai-agent"}}, "limit": 1}),
+        ("POST", {"users": {f"phone-{call.pk}": {
+            "id": f"phone-{call.pk}", "name": "+15557654321", "custom": {"phone": True}
+        }}}),
+    ]  # fmt: skip
+    assert (fake_stream.users["ai-agent"]["name"], fake_stream.users["ai-agent"]["custom"]) == (
+        "Ada",
+        {"voice": "warm"},
+    )
+
+
+async def test_the_phone_user_is_upserted_on_every_call(fake_stream, agent_server):
+    first, second = await new_call(), await new_call(from_number="+15559990000")
+    await preparation.prepare(call_id=first.pk)
+    await preparation.prepare(call_id=second.pk)
+    upserts = [
+        body for m, path, body in fake_stream.requests if (m, path) == ("POST", "/api/v2/users")
+    ]
+    assert [list(body["users"]) for body in upserts] == [
+        [f"phone-{first.pk}", "ai-agent"],  # the agent user did not exist yet
+        [f"phone-{second.pk}"],
+    ]
+    assert upserts[1]["users"][f"phone-{second.pk}"]["name"] == "+15559990000"
 
 
 async def test_without_an_agent_server_the_call_is_ready_for_anyone_to_join(fake_stream):
@@ -101,7 +133,7 @@ async def test_without_an_agent_server_the_call_is_ready_for_anyone_to_join(fake
     ("mode", "reason"),
     [
         ("full", "agent server at capacity (429)"),
-        ("broken", "agent server error (503)"),
+        ("broken", "agent server error (500)"),
         ("slow", "agent server did not answer within 0.3 s"),
     ],
 )
@@ -208,7 +240,7 @@ async def test_a_call_that_ends_during_preparation_cleans_up_after_itself(
     outcome = await preparing
     await tasks.drain()
     assert outcome.status == "ended"
-    assert agent_server.sessions == {}  # the late session was dismissed by the preparation
+    assert agent_server.open_sessions() == {}  # the late session was dismissed by the preparation
     assert telnyx.bodies("/actions/speak") == []
 
 
@@ -248,7 +280,7 @@ async def test_place_call_prepares_while_it_dials(fake_stream, agent_server, fak
     await tasks.drain()
     await call.arefresh_from_db()
     assert (call.bridge, call.bridge_status) == ("stream", "ready")
-    [upsert] = fake_stream.bodies("/api/v2/users")
+    [_, upsert] = fake_stream.bodies("/api/v2/users")
     assert upsert["users"][f"phone-{call.pk}"]["name"] == "+15557654321"  # the callee
     [create] = fake_stream.bodies(f"/call/default/{call.pk}")
     assert create["data"]["custom"]["direction"] == "outbound"
@@ -262,7 +294,7 @@ async def test_a_refused_dial_leaves_no_agent_behind(fake_stream, agent_server, 
     await tasks.drain()
     call = await Call.objects.aget()
     assert call.bridge_status == "ended"
-    assert agent_server.sessions == {}
+    assert agent_server.open_sessions() == {}
 
 
 async def _deliver(event_type: str, payload: dict, *, ccid: str):

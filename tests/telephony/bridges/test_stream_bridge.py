@@ -9,7 +9,7 @@ import getstream_rtc
 import numpy as np
 import pytest
 
-from calls.models import Call
+from calls.models import Call, CallEvent
 from telephony import tasks
 from telephony.bridges import CallInfo, MediaFormat, create_bridge, preparation
 from telephony.bridges.stream import StreamBridge
@@ -17,6 +17,7 @@ from tests.telephony.bridges.conftest import new_call
 from tests.telephony.bridges.fakes import (
     SDK_FILLS_MISSING,
     RecordingSink,
+    RemoteVoice,
     eventually,
     level_at,
     snr_db,
@@ -153,13 +154,78 @@ async def test_the_stream_call_ending_hangs_up_the_phone_once(joined):
     assert sink.hang_ups == ["the Stream call ended"]
 
 
-async def test_the_agent_leaving_hangs_up_the_phone(joined):
-    _, bridge, sink, connection = joined
+async def test_without_an_agent_server_the_agent_leaving_hangs_up_the_phone(fake_stream, fake_join):
+    call = await new_call()
+    bridge, sink = await start_bridge(call, fake_join)
+    connection = await fake_join.connection()
     bridge.presence.agent_gone_grace = 0.0
     connection.joins("ai-agent", "s1")
     connection.leaves("ai-agent", "s1")
     await eventually(lambda: sink.hang_ups)
     assert sink.hang_ups == ["the agent left the Stream call"]
+    await stop(bridge)
+
+
+async def apologised(call: Call, telnyx, reason: str) -> None:
+    """The caller heard the apology, and the call was recorded as failed for `reason`."""
+    await eventually(lambda: telnyx.bodies("/actions/speak"))
+    await tasks.drain()
+    await call.arefresh_from_db()
+    assert (call.status, call.failure_reason, call.bridge_status) == ("failed", reason, "failed")
+
+
+async def test_a_summoned_agent_that_never_joins_gets_the_caller_an_apology(
+    fake_stream, agent_server, fake_join, fake_telnyx, settings
+):
+    telnyx = fake_telnyx()
+    settings.AGENT_ARRIVAL_TIMEOUT = 0.3
+    call = await new_call()
+    bridge, sink = await start_bridge(call, fake_join)  # the agent server said 201...
+    connection = await fake_join.connection()
+    connection.joins("supervisor", "s1")  # ...but only someone else came
+
+    await apologised(call, telnyx, "the agent did not join the Stream call within 0.3 s")
+    [speak] = telnyx.bodies("/actions/speak")
+    assert speak["payload"] == settings.APOLOGY_TEXT
+    assert connection.leave_calls == 1
+    assert agent_server.calls("DELETE") == [(f"/calls/{call.pk}/sessions/agent-session-1", {})]
+    connection.ends()  # the Stream call ends as we leave: the apology still does the hang-up
+    assert sink.hang_ups == []
+    await stop(bridge)
+
+
+async def test_an_agent_that_joins_within_the_deadline_keeps_the_call(
+    fake_stream, agent_server, fake_join, fake_telnyx, settings
+):
+    telnyx = fake_telnyx()
+    settings.AGENT_ARRIVAL_TIMEOUT = 0.3
+    call = await new_call()
+    bridge, sink = await start_bridge(call, fake_join)
+    connection = await fake_join.connection()
+    await asyncio.sleep(0.15)
+    connection.joins("ai-agent", "agent-1")  # the background join lands, late but in time
+    await asyncio.sleep(0.4)
+    assert telnyx.bodies("/actions/speak") == []
+    assert (await preparation.stored(call.pk)).status == "joined"
+    assert sink.hang_ups == []
+    await stop(bridge)
+
+
+async def test_a_summoned_agent_that_leaves_for_good_gets_the_caller_an_apology(
+    fake_stream, agent_server, fake_join, fake_telnyx
+):
+    telnyx = fake_telnyx()
+    call = await new_call()
+    bridge, sink = await start_bridge(call, fake_join)
+    connection = await fake_join.connection()
+    bridge.presence.agent_gone_grace = 0.05
+    connection.joins("ai-agent", "agent-1")
+    connection.leaves("ai-agent", "agent-1")
+
+    await apologised(call, telnyx, "the agent left the Stream call")
+    assert len(agent_server.calls("DELETE")) == 1
+    assert sink.hang_ups == []
+    await stop(bridge)
 
 
 async def test_an_agent_that_rejoins_at_once_keeps_the_call(joined):
@@ -179,6 +245,26 @@ async def test_an_empty_call_hangs_up_the_phone_after_a_while(joined):
     connection.leaves("supervisor", "s1")
     await eventually(lambda: sink.hang_ups)
     assert sink.hang_ups == ["everyone else left the Stream call"]
+
+
+async def test_someone_other_than_the_agent_user_joining_is_recorded_and_warned_once(
+    joined, caplog
+):
+    call, _, _, connection = joined
+    with caplog.at_level("WARNING", logger="telephony.bridges.stream"):
+        connection.joins("agent", "s1")  # Vision Agents' examples also use "agent"
+        connection.joins("agent", "s2")
+        connection.joins("ai-agent", "s3")
+        await tasks.drain()
+
+    joined_events = CallEvent.objects.filter(call=call, type="bridge.participant_joined")
+    assert [e.payload async for e in joined_events.order_by("id")] == [
+        {"user_id": "agent", "session_id": "s1"},
+        {"user_id": "agent", "session_id": "s2"},
+    ]
+    [warning] = [r for r in caplog.records if r.name == "telephony.bridges.stream"]
+    assert "STREAM_AGENT_USER_ID is 'ai-agent'" in warning.getMessage()
+    assert "'agent' joined the Stream call" in warning.getMessage()
 
 
 async def test_the_agents_interrupt_event_is_a_barge_in(joined):
@@ -203,6 +289,62 @@ async def test_the_agent_falling_silent_while_the_caller_talks_is_a_barge_in(joi
     await eventually(lambda: sink.interrupts or sink.utterance_ends)
     assert (sink.interrupts, sink.utterance_ends) == (1, 0)
     assert bridge.describe()["barge_ins"] == 1
+
+
+PAUSE_STYLES = pytest.mark.parametrize("dtx", [False, True], ids=["silence-packets", "dtx"])
+
+
+@PAUSE_STYLES
+async def test_an_utterance_ends_within_250_ms_of_the_agent_falling_silent(joined, dtx):
+    _, _, sink, connection = joined
+    voice = RemoteVoice(connection, "ai-agent", "agent-1", dtx=dtx).start()
+    for sentence, freq in enumerate((1000, 700)):
+        voice.say(tone(freq, 0.5, 48000))
+        await voice.done_saying()
+        await eventually(lambda n=sentence: sink.utterance_ends > n)
+        assert sink.at("end")[sentence] - voice.last_voiced_at <= 0.25
+        await asyncio.sleep(0.8)  # a pause: silence packets, or comfort noise now and then
+    await voice.stop()
+    assert (sink.utterance_ends, sink.interrupts) == (2, 0)
+
+
+async def talk_over(bridge: StreamBridge, *, start: float, stop: float, total: float) -> None:
+    """The caller, in real time: quiet, talking from `start` to `stop` s, quiet again."""
+    loop = asyncio.get_running_loop()
+    speech, tick = tone(300, total, 8000, 10000), loop.time()
+    for frame in range(round(total / 0.02)):
+        talking = start <= frame * 0.02 < stop
+        chunk = speech[frame * 160 : (frame + 1) * 160]
+        bridge.feed_caller_audio(chunk if talking else np.zeros(160, dtype=np.int16))
+        tick += 0.02
+        await asyncio.sleep(max(0.0, tick - loop.time()))
+
+
+@PAUSE_STYLES
+async def test_a_barge_in_on_a_stock_agent_clears_within_250_ms_and_spares_its_next_sentence(
+    joined, dtx
+):
+    _, bridge, sink, connection = joined
+    voice = RemoteVoice(connection, "ai-agent", "agent-1", dtx=dtx).start()
+    caller = asyncio.ensure_future(talk_over(bridge, start=0.2, stop=1.0, total=2.2))
+    voice.say(tone(1000, 0.6, 48000))  # the caller talks over it from 0.2 s; it stops at 0.6 s
+    await voice.done_saying()
+    yielded_at = voice.last_voiced_at
+    await asyncio.sleep(0.6)
+    voice.say(tone(700, 0.4, 48000))  # its next sentence, after the interruption
+    await voice.done_saying()
+    await eventually(lambda: sink.utterance_ends)
+    await caller
+    await voice.stop()
+
+    [cleared] = sink.at("interrupt")
+    assert cleared - yielded_at <= 0.25
+    after = sink.pcm_after("interrupt")
+    assert sink.log[-1][0] == "end"
+    assert len(after) >= 0.4 * 8000  # the whole next sentence was handed over after the clear
+    assert level_at(after[400:3000], 700, 8000) == pytest.approx(8000, rel=0.05)
+    assert level_at(after, 1000, 8000) < 100  # and nothing of the interrupted one
+    assert (sink.interrupts, sink.utterance_ends, bridge.describe()["barge_ins"]) == (1, 1, 1)
 
 
 async def test_the_caller_answering_the_agent_is_not_a_barge_in(joined):
