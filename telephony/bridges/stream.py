@@ -2,12 +2,15 @@
 the agent (Vision Agents) answers. Wire-level notes: stream-bridge.md (getstream[webrtc] 7.0).
 
 Uplink: each caller frame (int16 at the call's rate) becomes a `PcmData` written to an
-`AudioStreamTrack` at that rate with a short buffer; the SDK resamples to 48 kHz, encodes
-Opus and paces it. Downlink: telephony.bridges.downlink. Events: DTMF becomes a custom call
-event; the Stream call ending, the agent leaving or everyone else leaving hangs up the phone
-(a summoned agent that never arrives or leaves for good fails the call: the caller hears the
-apology); a custom `{"type": "interrupt"}` from the agent is a barge-in. A handler that raises
-is logged with its traceback, apart from the SFU's errors. The seam: telephony.bridges.rtc.
+`AudioStreamTrack` at that rate; the SDK resamples to 48 kHz, encodes Opus and paces it, one
+20 ms frame per 20 ms, so anything queued ahead of the caller stays as latency for the whole
+call. Hence nothing is written before the track is published, both queues hold jitter only
+(UPLINK_BUFFER_MS), and the track is flushed while the caller is quiet. Downlink:
+telephony.bridges.downlink. Events: DTMF becomes a custom call event; the Stream call ending,
+the agent leaving or everyone else leaving hangs up the phone (a summoned agent that never
+arrives or leaves for good fails the call: the caller hears the apology); a custom
+`{"type": "interrupt"}` from the agent is a barge-in. A handler that raises is logged with its
+traceback, apart from the SFU's errors. The seam: telephony.bridges.rtc.
 """
 
 from __future__ import annotations
@@ -34,14 +37,22 @@ from telephony.bridges import (
 from telephony.bridges.downlink import Downlink, participant_key
 from telephony.bridges.presence import Presence
 from telephony.bridges.stream_calls import StreamCallError
-from telephony.bridges.vad import EnergyVad
+from telephony.bridges.vad import THRESHOLD_DBFS, EnergyVad
 from telephony.media.codecs import get_codec
 
 logger = logging.getLogger(__name__)
 
-UPLINK_BUFFER_MS = 400  # the SDK's default is 30 s: a backlog that only ever adds latency
-UPLINK_QUEUE_FRAMES = 25  # caller frames waiting for the track (500 ms)
+# The track's buffer, and the Rust queue sized from it (stream-bridge.md §3.2): a frame being
+# encoded plus one of jitter. The Rust pacer takes one 20 ms frame per 20 ms tick and Telnyx
+# feeds in real time, so whatever this holds never drains: it is a bound on added latency.
+UPLINK_BUFFER_MS = 40
+UPLINK_QUEUE_FRAMES = 3  # caller frames waiting for the pump: only while the loop is busy
+# The Rust queue holds what it gets until the SFU publisher first connects, and jitter ratchets
+# it up to UPLINK_BUFFER_MS; Python cannot see either. Flushing while the caller is quiet
+# drops that standing backlog and costs at most UPLINK_BUFFER_MS of silence.
+QUIET_FLUSH_MS = 200
 LEAVE_TIMEOUT = 5.0
+_QUIET_MEAN_SQUARE = (32768.0 * 10 ** (THRESHOLD_DBFS / 20)) ** 2  # the VAD's threshold
 
 
 class StreamBridge(Bridge):
@@ -65,7 +76,9 @@ class StreamBridge(Bridge):
         self._phone_user = ""
         self._vad: EnergyVad | None = None
         self._downlink: Downlink | None = None
-        self._uplink: asyncio.Queue[np.ndarray] = asyncio.Queue(UPLINK_QUEUE_FRAMES)
+        self._uplink: asyncio.Queue[np.ndarray | None] = asyncio.Queue(UPLINK_QUEUE_FRAMES)
+        self._published = False
+        self._quiet_samples = 0  # how long the caller has been quiet, in samples
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(64)
         self._tasks: list[asyncio.Task[None]] = []
         self._joining: asyncio.Task[None] | None = None
@@ -73,7 +86,13 @@ class StreamBridge(Bridge):
         self._track: Any = None
         self.presence: Presence | None = None
         self._closed = self._left = self._hung_up = self._warned_identity = False
-        self.figures: dict[str, Any] = {"uplink_frames": 0, "uplink_dropped": 0, "interrupts": 0}
+        self.figures: dict[str, Any] = {
+            "uplink_frames": 0,
+            "uplink_dropped": 0,
+            "uplink_unpublished": 0,
+            "uplink_flushes": 0,
+            "interrupts": 0,
+        }
 
     # Bridge ---------------------------------------------------------------------------
 
@@ -102,10 +121,14 @@ class StreamBridge(Bridge):
         if self._closed or self._vad is None:
             return
         self._vad.update(samples)
-        if self._uplink.full():  # the track is not keeping up: the oldest frame is stalest
-            self._uplink.get_nowait()
-            self.figures["uplink_dropped"] += 1
-        self._uplink.put_nowait(samples)
+        flush_due = self._flush_due(samples)
+        if not self._published:
+            # Queued now, it would reach the agent late for the rest of the call.
+            self.figures["uplink_unpublished"] += 1
+            return
+        self._enqueue(samples)
+        if flush_due:
+            self._enqueue(None)  # the pump flushes the track
 
     async def dtmf(self, digit: str) -> None:
         # Sent by a task: the session awaits this in its frame loop, REST must not hold it.
@@ -181,7 +204,7 @@ class StreamBridge(Bridge):
         await stream_calls.import_in_thread("getstream.video.rtc")
         stream_call_id = await preparation.wait_for_stream_call(call_id=call_id, timeout=timeout)
         self._spawn(self._send_events(stream_call_id), "events")
-        self._start_uplink()
+        self._make_track()
         stream_call = await stream_calls.stream_call(stream_call_id)
         conn = await self._join(
             stream_call, self._phone_user, subscription_config=rtc.audio_only_subscription()
@@ -191,6 +214,7 @@ class StreamBridge(Bridge):
         await conn.connect()
         self._seed_participants(conn)
         await conn.add_tracks(audio=self._track)
+        self._start_uplink()
 
     async def _fail(self, reason: str) -> None:
         self.figures["failure"] = reason
@@ -216,13 +240,35 @@ class StreamBridge(Bridge):
 
     # Uplink ---------------------------------------------------------------------------
 
-    def _start_uplink(self) -> None:
+    def _make_track(self) -> None:
         from getstream.video.rtc import AudioStreamTrack
 
         self._track = AudioStreamTrack(
             sample_rate=self._rate, channels=1, audio_buffer_size_ms=UPLINK_BUFFER_MS
         )
+
+    def _start_uplink(self) -> None:
+        """Feed the published track from now on: the caller's audio from before is gone."""
+        if self._closed:
+            return
+        self._published = True
         self._spawn(self._pump_uplink(), "uplink")
+
+    def _enqueue(self, item: np.ndarray | None) -> None:
+        if self._uplink.full():  # the track is not keeping up: the oldest frame is stalest
+            self._uplink.get_nowait()
+            self.figures["uplink_dropped"] += 1
+        self._uplink.put_nowait(item)
+
+    def _flush_due(self, samples: np.ndarray) -> bool:
+        """True once per QUIET_FLUSH_MS that the caller stays quiet."""
+        frame = samples.astype(np.float32)
+        if float(np.dot(frame, frame)) >= _QUIET_MEAN_SQUARE * len(frame):
+            self._quiet_samples = 0
+            return False
+        every = self._rate * QUIET_FLUSH_MS // 1000
+        before, self._quiet_samples = self._quiet_samples, self._quiet_samples + len(frame)
+        return self._quiet_samples // every > before // every
 
     async def _pump_uplink(self) -> None:
         from getstream.video.rtc import AudioFormat, PcmData
@@ -230,6 +276,11 @@ class StreamBridge(Bridge):
         track, rate = self._track, self._rate
         while True:
             samples = await self._uplink.get()
+            if samples is None:
+                # Also clears the Rust queue: the SDK's forwarder relays the flush.
+                await track.flush()
+                self.figures["uplink_flushes"] += 1
+                continue
             # Our own G.711 tables already decoded the frame: no from_g711/g711_bytes here.
             await track.write(PcmData(sample_rate=rate, format=AudioFormat.S16, samples=samples))
             self.figures["uplink_frames"] += 1

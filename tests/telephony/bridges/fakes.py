@@ -4,8 +4,9 @@ Each one sits at the narrowest seam, so phonebridge's code and the SDK's own cod
 * `FakeStreamApi` answers the real `AsyncStream` over httpx.MockTransport, in Stream's formats;
 * `AgentServer` speaks the agent server's HTTP API over a real socket (uvicorn);
 * `FakeJoin` replaces only `rtc.join`: its connection publishes through the SDK's
-  `AudioForwarder` into a real `getstream_rtc.LocalAudioTrack`, and emits real 48 kHz
-  `PcmData` "audio" events (stream-bridge.md §4.3).
+  `AudioForwarder` into `PacedLocalTrack` (the Rust track's pacing, around a real
+  `getstream_rtc.LocalAudioTrack`), and emits real 48 kHz `PcmData` "audio" events
+  (stream-bridge.md §4.3).
 """
 
 from __future__ import annotations
@@ -280,25 +281,95 @@ class ParticipantEvent:
     participant: Participant
 
 
-class RecordingLocalTrack:
-    """A real LocalAudioTrack (it checks the rate and the queue size as the SDK would) that
-    also keeps what it was given: what the Rust SDK would encode and send."""
+_REAL_LOCAL_AUDIO_TRACK = getstream_rtc.LocalAudioTrack
+FRAME_48K = 960  # one 20 ms Opus frame at 48 kHz
 
-    def __init__(self, capacity_seconds: float) -> None:
-        self.real = getstream_rtc.LocalAudioTrack(pcm_queue_capacity=capacity_seconds)
-        self.frames: list[tuple[np.ndarray, int, int]] = []
+
+class PacedLocalTrack:
+    """The Rust client's published `LocalAudioTrack`, pacing as the real one does.
+
+    Copies GetStream/stream-video-rust `src/rtc/local_track.rs` (`src/rtc/tracks/local.rs`
+    in newer versions): `write_pcm` resamples to 48 kHz mono and queues; `push_bounded_pcm`
+    keeps at most the capacity, dropping the OLDEST samples, and `write_pcm` then raises
+    `PcmQueueOverflowError`; `pace_audio` runs a 20 ms tokio interval
+    (`MissedTickBehavior::Skip`) that takes exactly one 20 ms frame per tick, zero-filled
+    when the queue runs short. The crate snapshot read has a fixed 200 ms queue and paces at
+    once; the installed binding (getstream_rtc 0.1.0) counts `pcm_queue_capacity` seconds in
+    48 kHz samples (`None`: 60 s) and holds the queue until the SFU publisher first connects,
+    here until `publisher_connected()`. test_contract.py checks both against the real track.
+
+    The real track still checks every write (rate changes, the capacity's minimum); it is
+    flushed after each one, since offline it never drains. Resampling holds each sample
+    (48 kHz is a multiple of the phone rates) rather than filtering, so a test can find each
+    caller frame in what was encoded."""
+
+    def __init__(self, pcm_queue_capacity: float | None = None) -> None:
+        self.real = _REAL_LOCAL_AUDIO_TRACK(pcm_queue_capacity=pcm_queue_capacity)
+        self.capacity_samples = round(
+            (60.0 if pcm_queue_capacity is None else pcm_queue_capacity) * 48000
+        )
+        self.queue = np.zeros(0, dtype=np.int16)
+        self.frames: list[tuple[np.ndarray, int, int]] = []  # as write_pcm was given them
+        self.encoded: list[tuple[float, np.ndarray]] = []  # (loop time, 20 ms at 48 kHz)
         self.flushes = 0
+        self.dropped_samples = 0
+        self._pacer: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def write_pcm(self, samples: np.ndarray, sample_rate: int, channels: int) -> None:
+        if self._stopped:
+            raise getstream_rtc.IllegalStateError("write to a stopped track")
         self.frames.append((np.array(samples), sample_rate, channels))
-        await self.real.write_pcm(samples, sample_rate, channels)
+        with contextlib.suppress(getstream_rtc.PcmQueueOverflowError):
+            await self.real.write_pcm(samples, sample_rate, channels)
+        self.real.flush()
+        queued = np.concatenate([self.queue, _held_48k_mono(samples, sample_rate, channels)])
+        overflow = max(0, len(queued) - self.capacity_samples)
+        self.queue = queued[overflow:]
+        if overflow:
+            self.dropped_samples += overflow
+            raise getstream_rtc.PcmQueueOverflowError(
+                "pcm queue overflow", overflow, self.capacity_samples
+            )
 
     def flush(self) -> None:
         self.flushes += 1
-        self.real.flush()
+        self.queue = self.queue[:0]
+
+    def publisher_connected(self) -> None:
+        """The SFU publisher connected for the first time: pacing starts."""
+        if self._pacer is None and not self._stopped:
+            self._pacer = asyncio.create_task(self._pace())
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._pacer is not None:
+            self._pacer.cancel()
+            await asyncio.gather(self._pacer, return_exceptions=True)
+
+    async def _pace(self) -> None:
+        loop = asyncio.get_running_loop()
+        tick = loop.time()  # a tokio interval's first tick is at once
+        while True:
+            frame, self.queue = self.queue[:FRAME_48K], self.queue[FRAME_48K:]
+            frame = np.pad(frame, (0, FRAME_48K - len(frame)))  # silence when starved
+            self.encoded.append((loop.time(), frame))
+            tick += 0.02
+            late = loop.time() - tick
+            if late > 0:  # Skip: missed ticks are not made up, the grid stays
+                tick += (late // 0.02 + 1) * 0.02
+            await asyncio.sleep(tick - loop.time())
 
     def pcm(self) -> np.ndarray:
         return np.concatenate([f[0] for f in self.frames]) if self.frames else np.zeros(0)
+
+
+def _held_48k_mono(samples: np.ndarray, rate: int, channels: int) -> np.ndarray:
+    mono = np.asarray(samples, dtype=np.int16)
+    if channels == 2:
+        mono = (mono.reshape(-1, 2).astype(np.int32).sum(axis=1) // 2).astype(np.int16)
+    assert 48000 % rate == 0, f"the double holds samples: {rate} Hz must divide 48 kHz"
+    return np.repeat(mono, 48000 // rate)
 
 
 class FakeRtcConnection(AsyncIOEventEmitter):
@@ -307,12 +378,14 @@ class FakeRtcConnection(AsyncIOEventEmitter):
         self.call, self.user_id, self.subscription_config = call, user_id, subscription_config
         self._join = join
         self.connected = asyncio.Event()
-        self.published: RecordingLocalTrack | None = None
+        self.published: PacedLocalTrack | None = None
+        self.published_at = 0.0  # loop time of add_tracks
         self.published_track: Any = None
         self.leave_calls = 0
         self._forwarding: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
+        await asyncio.sleep(self._join.connect_seconds)
         if self._join.connect_hangs:
             await asyncio.Event().wait()
         if self._join.connect_error is not None:
@@ -322,9 +395,14 @@ class FakeRtcConnection(AsyncIOEventEmitter):
         from getstream.video.rtc.audio_forwarder import AudioForwarder
 
         # As ConnectionManager._publish_audio: the Rust queue is sized by the track's buffer.
-        self.published = RecordingLocalTrack(audio.audio_buffer_size_ms / 1000)
+        self.published = PacedLocalTrack(audio.audio_buffer_size_ms / 1000)
         self.published_track = audio
+        self.published_at = asyncio.get_running_loop().time()
         self._forwarding = asyncio.create_task(AudioForwarder(audio, self.published).run())
+        # ICE and DTLS of the publisher's peer connection take a while after the publish.
+        asyncio.get_running_loop().call_later(
+            self._join.publisher_connect_delay, self.published.publisher_connected
+        )
         self.connected.set()
 
     async def leave(self) -> None:
@@ -332,6 +410,8 @@ class FakeRtcConnection(AsyncIOEventEmitter):
         if self._forwarding is not None:
             self._forwarding.cancel()
             await asyncio.gather(self._forwarding, return_exceptions=True)
+        if self.published is not None:
+            await self.published.stop()
 
     # What the SFU would do -----------------------------------------------------------
 
@@ -435,6 +515,8 @@ class FakeJoin:
     connections: list[FakeRtcConnection] = field(default_factory=list)
     connect_error: Exception | None = None
     connect_hangs: bool = False
+    connect_seconds: float = 0.0  # how long the join takes
+    publisher_connect_delay: float = 0.15  # from the publish to the publisher's first connect
 
     async def __call__(
         self, call: Any, user_id: str, *, subscription_config: Any = None

@@ -22,6 +22,7 @@ from telephony.bridges.stream import StreamBridge
 from tests.telephony.bridges.conftest import new_call
 from tests.telephony.bridges.fakes import (
     SDK_FILLS_MISSING,
+    PacedLocalTrack,
     Participant,
     RecordingSink,
     eventually,
@@ -237,3 +238,80 @@ async def test_a_failing_handler_is_logged_with_its_traceback_apart_from_sfu_err
     )
     await bridge.close("stopped by Telnyx")
     await tasks.drain()
+
+
+# The published track's double against the real getstream_rtc.LocalAudioTrack ---------------
+
+
+async def _overflows(track: Any, rate: int, writes: int) -> list[tuple[int, int] | None]:
+    """What each of `writes` 20 ms writes at `rate` reported: None, or (dropped, capacity)."""
+    seen: list[tuple[int, int] | None] = []
+    for _ in range(writes):
+        try:
+            await track.write_pcm(np.full(rate // 50, 100, dtype=np.int16), rate, 1)
+            seen.append(None)
+        except getstream_rtc.PcmQueueOverflowError as error:
+            seen.append((error.dropped_samples, error.capacity_samples))
+    return seen
+
+
+@pytest.mark.parametrize("capacity", [0.02, 0.04, 0.1])
+async def test_the_paced_track_double_counts_its_queue_in_48_khz_samples_and_drops_the_oldest(
+    capacity,
+):
+    # Neither is connected: the real track holds its queue offline, as the double does.
+    real, double = (
+        getstream_rtc.LocalAudioTrack(pcm_queue_capacity=capacity),
+        PacedLocalTrack(capacity),
+    )
+    assert await _overflows(double, 48000, 8) == await _overflows(real, 48000, 8)
+    # At 8 kHz the real resampler keeps a few samples back until the first overflow.
+    real, double = (
+        getstream_rtc.LocalAudioTrack(pcm_queue_capacity=capacity),
+        PacedLocalTrack(capacity),
+    )
+    real_seen, double_seen = await _overflows(real, 8000, 8), await _overflows(double, 8000, 8)
+    assert [s is None for s in double_seen] == [s is None for s in real_seen]
+    first = next(i for i, s in enumerate(real_seen) if s is not None)
+    assert double_seen[first + 1 :] == real_seen[first + 1 :]
+    assert double_seen[first][1] == real_seen[first][1] == round(capacity * 48000)
+
+
+async def test_the_paced_track_double_holds_its_queue_until_the_publisher_connects():
+    real, double = getstream_rtc.LocalAudioTrack(pcm_queue_capacity=0.04), PacedLocalTrack(0.04)
+    await _overflows(real, 48000, 2)
+    await _overflows(double, 48000, 2)
+    await asyncio.sleep(0.1)  # five ticks: a pacing track would have drained
+    assert await _overflows(double, 48000, 1) == await _overflows(real, 48000, 1) == [(960, 1920)]
+
+    double.publisher_connected()
+    await asyncio.sleep(0.09)
+    await double.stop()
+    # One 20 ms frame per tick from the connect on, silence once the queue ran dry.
+    assert 4 <= len(double.encoded) <= 6
+    assert [int(frame.max()) for _, frame in double.encoded[:3]] == [100, 100, 0]
+    assert {len(frame) for _, frame in double.encoded} == {960}
+
+
+async def test_the_paced_track_double_ticks_as_the_sdks_own_paced_track():
+    # The Rust pacer copies stream-py's paced AudioStreamTrack (local_track.rs says so), which
+    # runs offline: one 20 ms frame per 20 ms, silence when starved, on a fixed grid.
+    from getstream.video.rtc import AudioFormat, AudioStreamTrack, PcmData
+
+    sdk = AudioStreamTrack(sample_rate=48000, pace=True)
+    await sdk.write(
+        PcmData(sample_rate=48000, format=AudioFormat.S16, samples=tone(440, 0.04, 48000))
+    )
+    double = PacedLocalTrack(0.1)
+    await double.write_pcm(tone(440, 0.04, 48000), 48000, 1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    double.publisher_connected()
+    sdk_frames = [await sdk.recv() for _ in range(10)]
+    elapsed = loop.time() - started
+    await double.stop()
+    voiced = [bool(f.to_ndarray().any()) for f in sdk_frames]
+    assert voiced[:3] == [True, True, False]
+    assert [bool(frame.any()) for _, frame in double.encoded[:3]] == voiced[:3]
+    assert abs(len(double.encoded) - 10) <= 1
+    assert 0.17 <= elapsed <= 0.25

@@ -77,7 +77,7 @@ async def test_it_joins_as_the_phone_user_with_an_audio_only_subscription(joined
     assert (connection.call.call_type, connection.call.id) == ("default", str(call.pk))
     assert connection.subscription_config.default.track_types == [TRACK_TYPE_AUDIO]
     track = connection.published_track
-    assert (track.sample_rate, track.audio_buffer_size_ms) == (8000, 400)
+    assert (track.sample_rate, track.audio_buffer_size_ms) == (8000, 40)
     await eventually(lambda: "join_ms" in bridge.describe())
     await call.arefresh_from_db()
     assert call.bridge_status == "joined"
