@@ -58,7 +58,27 @@ def detail_context(call: Call) -> dict[str, Any]:
             reverse("admin:calls_call_recording", args=[call.pk]) if call.recording else ""
         ),
         "has_media_stats": bool(call.stream_id or call.frames_in or call.frames_out),
+        "conversation": conversation(call),
     }
+
+
+def conversation(call: Call) -> dict[str, Any] | None:
+    """The stored conversation summary, with each `…_ms` time also as seconds (`…_s`)."""
+    if not call.conversation:
+        return None
+    return {
+        **_with_seconds(call.conversation),
+        "turns": [_with_seconds(turn) for turn in call.conversation.get("turns", [])],
+    }
+
+
+def _with_seconds(values: dict[str, Any]) -> dict[str, Any]:
+    seconds = {
+        f"{key[:-3]}_s": f"{value / 1000:.1f} s"
+        for key, value in values.items()
+        if key.endswith("_ms") and isinstance(value, int)
+    }
+    return {**values, **seconds}
 
 
 def render_fragments(request: HttpRequest, context: dict[str, Any]) -> dict[str, dict[str, str]]:

@@ -23,6 +23,11 @@ def _duration(call: Call) -> str:
     return f"{call.duration.total_seconds():.1f}" if call.duration is not None else ""
 
 
+def _conversation(key: str) -> Callable[[Call], Any]:
+    """A figure of the call's conversation summary (blank for a call without one)."""
+    return lambda call: (call.conversation or {}).get(key)
+
+
 COLUMNS: list[tuple[str, Callable[[Call], Any]]] = [
     ("id", lambda c: c.pk),
     ("direction", lambda c: c.direction),
@@ -60,6 +65,14 @@ COLUMNS: list[tuple[str, Callable[[Call], Any]]] = [
     ("first_inbound_ms", lambda c: c.first_inbound_ms),
     ("first_outbound_ms", lambda c: c.first_outbound_ms),
     ("has_recording", lambda c: bool(c.recording)),
+    ("turns", _conversation("turn_count")),
+    ("turn_latency_p50_ms", _conversation("latency_p50_ms")),
+    ("turn_latency_max_ms", _conversation("latency_max_ms")),
+    ("caller_talk_ms", _conversation("caller_talk_ms")),
+    ("agent_talk_ms", _conversation("agent_talk_ms")),
+    ("caller_interruptions", _conversation("caller_interruptions")),
+    ("agent_interruptions", _conversation("agent_interruptions")),
+    ("long_silences", _conversation("long_silences")),
 ]
 
 

@@ -139,6 +139,8 @@ class Call(models.Model):
     max_lead_ms = models.PositiveIntegerField(null=True, blank=True)
     first_inbound_ms = models.PositiveIntegerField(null=True, blank=True)
     first_outbound_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Turns, latency, talk and interruptions (telephony.media.conversation's summary).
+    conversation = models.JSONField(null=True, blank=True)
 
     # Recordings: our own two-channel WAV and Telnyx's URLs from call.recording.saved.
     recording = models.FileField(upload_to="recordings/%Y/%m/%d/", blank=True)

@@ -78,6 +78,17 @@ BRIDGE_JOIN_SECONDS = Histogram(
     buckets=(0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0),
 )
 
+TURN_LATENCY_SECONDS = Histogram(
+    "phonebridge_turn_latency_seconds",
+    "How long callers waited for the agent's answer: end of their speech to its first frame sent.",
+    buckets=(0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
+)
+BARGE_IN_REACTION_SECONDS = Histogram(
+    "phonebridge_barge_in_reaction_seconds",
+    "From the caller starting to talk over the agent to the agent's audio being cleared.",
+    buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0),
+)
+
 
 def event_label(event_type: str) -> str:
     """Bounded label values: unknown or forged types must not grow the metric without limit."""
@@ -90,6 +101,14 @@ def record_media(stats: dict[str, Any]) -> None:
     for kind in ("missing", "late", "duplicate", "malformed"):
         MEDIA_FRAMES_LOST.labels(kind).inc(stats.get(f"frames_{kind}") or 0)
     MEDIA_UNDERRUNS.inc(stats.get("underruns") or 0)
+
+
+def record_conversation(*, latencies: list[float], barge_in_reactions: list[float]) -> None:
+    """Observed once per call, when it ends: no metric work per audio frame."""
+    for seconds in latencies:
+        TURN_LATENCY_SECONDS.observe(seconds)
+    for seconds in barge_in_reactions:
+        BARGE_IN_REACTION_SECONDS.observe(seconds)
 
 
 class CallsCollector(Collector):

@@ -31,6 +31,7 @@ from telephony import actions, tasks
 from telephony.bridges import Bridge, CallInfo, MediaFormat
 from telephony.media import stats
 from telephony.media.codecs import FRAME_MS, Codec, UnsupportedCodec, get_codec
+from telephony.media.conversation import Conversation
 from telephony.media.frames import (
     BadFrame,
     CarrierWarning,
@@ -95,6 +96,7 @@ class MediaSession:
             sleep=sleep,
         )
         self.recording: CallRecording | None = None
+        self.conversation = Conversation(clock=clock)
         self.barge_ins = 0
         self._frames_since_mark = 0
         self._marks = 0
@@ -194,6 +196,7 @@ class MediaSession:
     def _deliver(self, payload: bytes) -> None:
         assert self.in_codec is not None
         samples = self.in_codec.decode(payload)
+        self.conversation.caller_frame(samples, self.in_codec.sample_rate)
         self.bridge.feed_caller_audio(samples)
         if self.recording is not None:
             self.recording.write_inbound(samples)
@@ -268,6 +271,7 @@ class MediaSession:
             return
         dropped = self.sender.clear()
         self.barge_ins += 1
+        self.conversation.interrupted()
         clear = self.transport.send_text(self.wire.clear(self.stream_id))
         tasks.spawn(clear, name=f"clear:{self.call.pk}")
         logger.info("barge-in: cleared %d queued frames", dropped)
@@ -293,6 +297,7 @@ class MediaSession:
         """The pacer's frame is due: record it as it leaves, then encode and send it."""
         if self.recording is not None:
             self.recording.write_outbound(pcm)
+        self.conversation.agent_frame(pcm, self.out_codec.sample_rate)
         await self.transport.send_text(self.wire.media(self.stream_id, self.out_codec.encode(pcm)))
 
     async def _send_mark(self, name: str) -> None:
@@ -327,6 +332,7 @@ class MediaSession:
         for payload in self.reorder.flush():
             self._deliver(payload)
         self.sender.close()
+        self.conversation.finish()
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
         if self._sender_task is not None:
@@ -362,7 +368,7 @@ class MediaSession:
             barge_ins=self.barge_ins,
             bridge=self.bridge,
         )
-        stats.save(self.call.pk, fields=fields, details=details)
+        stats.save(self.call.pk, fields=fields, details=details, conversation=self.conversation)
 
     # Helpers ----------------------------------------------------------------------------
 

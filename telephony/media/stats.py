@@ -3,7 +3,8 @@
 The session counts as frames arrive (`InboundStats`) and, once the stream ends, stores the
 figures in two places: the call's own media columns (`call_fields`, also counted by the
 Prometheus metrics) and a `media.stop` event holding those and the finer detail
-(`stop_details`). Nothing here touches the database per frame.
+(`stop_details`), and the conversation's summary (telephony.media.conversation) in the call's
+`conversation` column. Nothing here touches the database per frame.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from calls.models import Call, CallEvent
 from telephony import metrics
 from telephony.bridges import Bridge
 from telephony.media.codecs import Codec
+from telephony.media.conversation import Conversation
 from telephony.media.pacing import PacedSender
 from telephony.media.reorder import ReorderBuffer
 
@@ -109,9 +111,20 @@ def stop_details(
     }
 
 
-def save(call_id: uuid.UUID, *, fields: dict[str, Any], details: dict[str, Any]) -> None:
+def save(
+    call_id: uuid.UUID,
+    *,
+    fields: dict[str, Any],
+    details: dict[str, Any],
+    conversation: Conversation | None = None,
+) -> None:
     """Store the statistics on the call and as its `media.stop` event (synchronous ORM)."""
     metrics.record_media(fields)
+    if conversation is not None:
+        metrics.record_conversation(
+            latencies=conversation.latencies_s, barge_in_reactions=conversation.barge_in_reactions_s
+        )
+        fields = {**fields, "conversation": conversation.summary()}
     Call.objects.filter(pk=call_id).update(**fields, last_activity_at=timezone.now())
     CallEvent.note(call_id, source=CallEvent.Source.MEDIA, type="media.stop", payload=details)
 

@@ -18,6 +18,25 @@ from tests.fake_telnyx import FakeTelnyx
 # An hour ago: long enough that the live panel has forgotten calls that ended then.
 T0 = timezone.now().replace(microsecond=0) - timedelta(hours=1)
 
+# A conversation summary as telephony.media.conversation stores it.
+CONVERSATION = {
+    "turn_count": 2,
+    "latency_p50_ms": 640,
+    "latency_max_ms": 910,
+    "caller_talk_ms": 4200,
+    "agent_talk_ms": 7300,
+    "caller_interruptions": 1,
+    "agent_interruptions": 0,
+    "long_silences": 1,
+    "longest_silence_ms": 3500,
+    "turns": [
+        {"at_ms": 1200, "latency_ms": 640, "caller_ms": 2100, "agent_ms": 3000,
+         "agent_interrupted": False, "barged_in": True},
+        {"at_ms": 9000, "latency_ms": 910, "caller_ms": 2100, "agent_ms": 4300,
+         "agent_interrupted": False, "barged_in": False},
+    ],
+}  # fmt: skip
+
 
 def make_call(**fields: Any) -> Call:
     values: dict[str, Any] = {

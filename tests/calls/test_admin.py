@@ -12,7 +12,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from calls.models import Call, TelnyxCommand
-from tests.calls.conftest import T0, finished_call, make_call, staff, webhook_event
+from tests.calls.conftest import (
+    CONVERSATION,
+    T0,
+    finished_call,
+    make_call,
+    staff,
+    webhook_event,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -186,6 +193,19 @@ class TestCallDetail:
         html = viewer_client.get(detail(call)).content.decode()
         assert 'id="media-stats"' in html
         assert "450 / 440" in html
+
+    def test_it_shows_the_conversation_beside_the_media_statistics(self, viewer_client):
+        call = finished_call(stream_id="stream-9", frames_in=450, conversation=CONVERSATION)
+        html = viewer_client.get(detail(call)).content.decode()
+        stats = html[html.index('id="conversation-stats"') :]
+        assert "640 ms / 910 ms" in stats
+        assert "4.2 s / 7.3 s" in stats  # talk, caller and agent
+        assert "1 (3.5 s)" in stats  # one long silence
+        assert "caller barged in" in html[html.index('id="conversation-turns"') :]
+
+    def test_it_shows_no_conversation_for_a_call_stored_before_it_was_measured(self, viewer_client):
+        call = finished_call(stream_id="stream-9", frames_in=450)
+        assert 'id="conversation-stats"' not in viewer_client.get(detail(call)).content.decode()
 
     def test_it_offers_raw_payloads_on_demand(self, viewer_client):
         call = finished_call()

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from calls.export import COLUMNS, cell
-from tests.calls.conftest import T0, finished_call, make_call
+from tests.calls.conftest import CONVERSATION, T0, finished_call, make_call
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +71,19 @@ def test_it_defuses_caller_ids_that_a_spreadsheet_would_run_as_formulas(viewer_c
 )
 def test_cell_leaves_numbers_alone_and_quotes_formulas(value, expected):
     assert cell(value) == expected
+
+
+def test_it_exports_the_conversation_figures_and_blanks_for_a_call_without_them(viewer_client):
+    measured = finished_call(conversation=CONVERSATION)
+    rows = {row["id"]: row for row in export(viewer_client, measured, make_call())}
+    row = rows[str(measured.pk)]
+    assert (row["turns"], row["turn_latency_p50_ms"], row["turn_latency_max_ms"]) == (
+        "2",
+        "640",
+        "910",
+    )
+    assert (row["caller_talk_ms"], row["agent_talk_ms"]) == ("4200", "7300")
+    assert (row["caller_interruptions"], row["agent_interruptions"]) == ("1", "0")
+    assert row["long_silences"] == "1"
+    (blank,) = [row for pk, row in rows.items() if pk != str(measured.pk)]
+    assert blank["turns"] == blank["turn_latency_p50_ms"] == ""

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from calls.models import Call
+from telephony import metrics
 from tests.conftest import webhook
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,3 +47,16 @@ async def test_webhook_latency_and_refusals_are_measured(
     assert 'phonebridge_webhook_seconds_count{event_type="other"}' in text
     assert 'phonebridge_webhooks_refused_total{status="403"}' in text
     assert "made.up.event" not in text  # forged types do not become labels
+
+
+def test_turn_latency_and_barge_in_reaction_are_observed_once_per_call(client, closed):
+    metrics.record_conversation(latencies=[0.6, 1.4], barge_in_reactions=[0.25])
+    text = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).content.decode()
+    assert 'phonebridge_turn_latency_seconds_bucket{le="0.75"}' in text
+    assert "phonebridge_turn_latency_seconds_count" in text
+    assert 'phonebridge_barge_in_reaction_seconds_bucket{le="0.3"}' in text
+    before = metrics.TURN_LATENCY_SECONDS.collect()[0].samples
+    count = next(s.value for s in before if s.name.endswith("_count"))
+    metrics.record_conversation(latencies=[2.5], barge_in_reactions=[])
+    after = metrics.TURN_LATENCY_SECONDS.collect()[0].samples
+    assert next(s.value for s in after if s.name.endswith("_count")) == count + 1

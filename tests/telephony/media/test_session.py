@@ -120,6 +120,55 @@ async def test_agent_audio_at_another_rate_is_resampled_to_the_codecs():
     await finish(session)
 
 
+# The conversation -------------------------------------------------------------------------
+
+
+async def talk_then_pause(session: MediaSession, clock: Clock, seq: int = 2) -> int:
+    """One second of speech then one of silence, in real time; return the next number."""
+    for n in range(100):
+        await session.on_message(media(seq + n, ulaw_encode(tone(160) if n < 50 else QUIET)))
+        clock.now += 0.02
+    return seq + 100
+
+
+QUIET = np.zeros(160, dtype=np.int16)
+
+
+async def test_a_caller_who_talks_then_pauses_gets_a_turn_as_quick_as_the_echo():
+    session, _, clock = await new_session()
+    await session.on_message(start())
+    await talk_then_pause(session, clock)
+    await finish(session)
+    await session.call.arefresh_from_db()
+    stored = session.call.conversation
+    assert stored["turn_count"] == 1
+    (turn,) = stored["turns"]
+    # The echo answers each frame from the frame's own task: no wait, and so it talks over
+    # the caller, which is what an echo does.
+    assert turn["latency_ms"] == 0
+    assert turn["agent_interrupted"] is True
+    assert stored["caller_talk_ms"] == pytest.approx(1000, abs=20)
+    assert stored["agent_talk_ms"] == pytest.approx(1000, abs=20)
+    assert (stored["caller_interruptions"], stored["long_silences"]) == (0, 0)
+
+
+async def test_a_barge_in_and_a_silence_are_stored_with_the_call():
+    session, _, clock = await new_session()
+    await session.on_message(start())
+    seq = await talk_then_pause(session, clock)
+    session.interrupt()  # as a bridge does when the caller talks over the agent
+    for n in range(200):  # four more seconds without a word from anyone...
+        await session.on_message(media(seq + n, ulaw_encode(QUIET)))
+        clock.now += 0.02
+    await talk_then_pause(session, clock, seq + 200)  # ...until the caller speaks up
+    await finish(session)
+    await session.call.arefresh_from_db()
+    stored = session.call.conversation
+    assert stored["caller_interruptions"] == session.barge_ins == 1
+    assert stored["long_silences"] == 1
+    assert stored["longest_silence_ms"] == pytest.approx(5000, abs=20)
+
+
 # The recording ----------------------------------------------------------------------------
 
 
