@@ -206,7 +206,8 @@ STREAM_JOIN_TIMEOUT = env.float("STREAM_JOIN_TIMEOUT", default=20.0)
 STREAM_END_CALL_ON_HANGUP = env.bool("STREAM_END_CALL_ON_HANGUP", default=True)
 AGENT_SERVER_URL = env.str("AGENT_SERVER_URL", default="")
 AGENT_SERVER_TIMEOUT = env.float("AGENT_SERVER_TIMEOUT", default=8.0)
-# Seconds a summoned agent has to join the Stream call after the phone did (or to come back).
+# Seconds a summoned agent has to join the Stream call after the phone did (one that leaves
+# has a second to come back: Presence.agent_gone_grace).
 AGENT_ARRIVAL_TIMEOUT = env.float("AGENT_ARRIVAL_TIMEOUT", default=10.0)
 # What the caller hears when the agent cannot be reached, before we hang up (Telnyx `speak`).
 APOLOGY_TEXT = env.str(
