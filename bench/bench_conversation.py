@@ -25,7 +25,15 @@ fell silent (a barge-in: the bridge must clear Telnyx's playout). Reported per r
   (`time.thread_time`; the rest is the Rust client's threads and SQLite's). Both include the
   doubles: the caller, the agent's PcmData packets, the paced track and the real Rust
   LocalAudioTrack it writes every frame to (under cProfile, roughly three quarters of the loop
-  thread's CPU), so they are upper bounds for the bridge.
+  thread's CPU), so they are upper bounds for the bridge;
+- doubles, bridge, br loop: a baseline call with the doubles alone and no StreamBridge, same
+  length and pause style (the caller awaiting `PacedLocalTrack.write_pcm` with each 8 kHz
+  frame, as the SDK's AudioForwarder would, the track pacing from the start, the agent's
+  RemoteVoice emitting its PcmData packets to a connection nobody listens to), and the
+  bridge's own CPU per call-second: total minus baseline, all threads and loop thread alone.
+  The subtraction charges to the bridge everything the doubles do only because a bridge is
+  there (the sink's bookkeeping, the `audio` handler's call), and leaves in the baseline
+  nothing the bridge does itself; it is noisy at the level of ~0.5 ms/call-s (one run each).
 
     uv run python bench/bench_conversation.py                    # ~2.5 minutes
     uv run python bench/bench_conversation.py --seconds 60       # the issue's 60 s calls
@@ -36,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -59,7 +68,7 @@ SETTLE_S = 1.0  # measured from this long after the publish
 HEADER = (
     f"{'join s':>6} {'pauses':>8} {'up p50':>6} {'up p99':>6} {'lost':>4} {'down p50':>8} "
     f"{'down p99':>8} {'mark p99':>8} {'clear p99':>9} {'sentences':>9} {'marks':>5} "
-    f"{'clears':>6} {'CPU ms/call-s':>13} {'loop':>8}"
+    f"{'clears':>6} {'CPU ms/call-s':>13} {'loop':>8} {'doubles':>7} {'bridge':>6} {'br loop':>7}"
 )
 
 
@@ -76,6 +85,8 @@ class Run:
     cpu_s: float = 0.0
     loop_cpu_s: float = 0.0
     call_s: float = 0.0
+    base_cpu_s: float = 0.0  # the doubles alone (baseline_call), per the same call_s
+    base_loop_cpu_s: float = 0.0
 
 
 def set_up_django(tmp: str) -> None:
@@ -275,12 +286,68 @@ async def one_call(join_s: float, dtx: bool, seconds: float) -> Run:
     )
 
 
+class DoublesOnlyCaller(Caller):
+    """The caller's frames straight into the paced track, as the SDK's AudioForwarder writes
+    them (8 kHz mono int16, 20 ms), with no bridge in between."""
+
+    def __init__(self, track) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(bridge=None)
+        self.track = track
+
+    async def run(self, until: asyncio.Event) -> None:
+        import getstream_rtc
+
+        loop = asyncio.get_running_loop()
+        tick, k = loop.time(), 0
+        while not until.is_set():
+            now = loop.time()
+            mark = SPEECH + k if self.talking(now) else QUIET
+            if mark >= SPEECH:
+                self.fed[mark] = now
+            # As AudioForwarder: on overflow the oldest samples were dropped, the newest kept.
+            with contextlib.suppress(getstream_rtc.PcmQueueOverflowError):
+                await self.track.write_pcm(np.full(160, mark, dtype=np.int16), 8000, 1)
+            k += 1
+            tick += 0.02
+            await asyncio.sleep(max(0.0, tick - loop.time()))
+
+
+async def baseline_call(dtx: bool, seconds: float) -> tuple[float, float, float]:
+    """The doubles' own CPU over the same script: (process s, loop thread s, wall s)."""
+    from telephony.bridges.stream import UPLINK_BUFFER_MS
+    from tests.telephony.bridges.fakes import FakeJoin, FakeRtcConnection, PacedLocalTrack
+
+    # No `audio` listener: the packets are built and emitted, and nobody takes them.
+    connection = FakeRtcConnection(None, "phone", None, FakeJoin())
+    track = PacedLocalTrack(UPLINK_BUFFER_MS / 1000)  # as the bridge's track sizes it
+    track.publisher_connected()
+    caller, hung_up = DoublesOnlyCaller(track), asyncio.Event()
+    calling = asyncio.ensure_future(caller.run(hung_up))
+    voice = agent_voice(connection, dtx).start()
+    cycles = max(1, int(seconds // CYCLE_S))
+    t0 = caller.t0 = asyncio.get_running_loop().time() + SETTLE_S
+    await asyncio.sleep(max(0.0, t0 - asyncio.get_running_loop().time()))
+    cpu, loop_cpu, wall = time.process_time(), time.thread_time(), time.monotonic()
+    await agent_script(voice, t0, cycles)
+    await asyncio.sleep(max(0.0, t0 + cycles * CYCLE_S - asyncio.get_running_loop().time()))
+    cpu, loop_cpu = time.process_time() - cpu, time.thread_time() - loop_cpu
+    wall = time.monotonic() - wall
+    hung_up.set()
+    await calling
+    await voice.stop()
+    await track.stop()
+    return cpu, loop_cpu, wall
+
+
 def merge(runs: list[Run]) -> Run:
     total = Run()
     for run in runs:
         for name in ("up_ms", "down_ms", "mark_ms", "clear_ms"):
             getattr(total, name).extend(getattr(run, name))
-        for name in ("lost", "sentences", "marks", "clears", "cpu_s", "loop_cpu_s", "call_s"):
+        for name in (
+            "lost", "sentences", "marks", "clears", "cpu_s", "loop_cpu_s", "call_s",
+            "base_cpu_s", "base_loop_cpu_s",
+        ):  # fmt: skip
             setattr(total, name, getattr(total, name) + getattr(run, name))
     return total
 
@@ -293,11 +360,14 @@ def row(join_s: float, style: str, run: Run) -> str:
 
     cpu = run.cpu_s / run.call_s * 1000 if run.call_s else 0.0
     loop_cpu = run.loop_cpu_s / run.call_s * 1000 if run.call_s else 0.0
+    doubles = run.base_cpu_s / run.call_s * 1000 if run.call_s else 0.0
+    doubles_loop = run.base_loop_cpu_s / run.call_s * 1000 if run.call_s else 0.0
     return (
         f"{join_s:>6g} {style:>8} {pct(run.up_ms, 50):>6} {pct(run.up_ms, 99):>6} "
         f"{run.lost:>4} {pct(run.down_ms, 50):>8} {pct(run.down_ms, 99):>8} "
         f"{pct(run.mark_ms, 99):>8} {pct(run.clear_ms, 99):>9} {run.sentences:>9} "
-        f"{run.marks:>5} {run.clears:>6} {cpu:>13.1f} {loop_cpu:>8.1f}"
+        f"{run.marks:>5} {run.clears:>6} {cpu:>13.1f} {loop_cpu:>8.1f} {doubles:>7.1f} "
+        f"{cpu - doubles:>6.1f} {loop_cpu - doubles_loop:>7.1f}"
     )
 
 
@@ -309,11 +379,20 @@ async def main(args: argparse.Namespace) -> None:
         f"{args.repeats} per line; latencies in ms"
     )
     print(HEADER)
+    baselines: dict[str, list[tuple[float, float, float]]] = {}  # per pause style, per repeat
     for join_s in args.joins:
         for style in args.styles:
+            if style not in baselines:  # the doubles alone do not depend on the join time
+                baselines[style] = [
+                    await baseline_call(style == "dtx", args.seconds) for _ in range(args.repeats)
+                ]
             runs = [
                 await one_call(join_s, style == "dtx", args.seconds) for _ in range(args.repeats)
             ]
+            for run, (base_cpu, base_loop, base_wall) in zip(runs, baselines[style], strict=True):
+                # Scaled to this run's length (both are the same script; walls differ by ms).
+                run.base_cpu_s = base_cpu / base_wall * run.call_s
+                run.base_loop_cpu_s = base_loop / base_wall * run.call_s
             print(row(join_s, style, merge(runs)), flush=True)
 
 
