@@ -35,11 +35,12 @@ import getstream_rtc
 import numpy as np
 
 from telephony.bridges import AgentSink
+from telephony.media.levels import AGENT_SPEECH_DBFS, Level
 
 logger = logging.getLogger(__name__)
 
 SLOT_MS = 20
-SPEECH_DBFS = -45.0  # TTS speech sits around -30..-15 dBFS; Opus comfort noise near -60
+SPEECH_DBFS = AGENT_SPEECH_DBFS  # below it, the agent's packet is silence or comfort noise
 HANGOVER = 0.15  # seconds of quiet that end an utterance (mark and barge-in within 250 ms)
 ACTIVE_WINDOW = 0.1  # a participant whose audio came this recently is still talking
 MAX_HOLD_SLOTS = 3  # how long a talking participant's late packet may hold the mix back
@@ -89,7 +90,7 @@ class Downlink:
         self._talking = False  # inside an utterance
         self._utterance_started_at = 0.0
         self._last_voiced_at = 0.0
-        self._speech_mean_square = (32768.0 * 10 ** (SPEECH_DBFS / 20)) ** 2
+        self._speech = Level(SPEECH_DBFS)
 
     def put(self, pcm: Any) -> None:
         """The `audio` handler: a plain function, so the SDK's emit stays cheap and ordered."""
@@ -139,8 +140,7 @@ class Downlink:
     def _add(self, pcm: Any) -> None:
         self.stats.events += 1
         samples = _mono(pcm)
-        frame = samples.astype(np.float32)
-        voiced = float(np.dot(frame, frame)) >= self._speech_mean_square * max(len(frame), 1)
+        voiced = self._speech.reached_by(samples)
         if not voiced and not self._talking:
             return  # silence or comfort noise between utterances: nothing to play
         key = participant_key(pcm.participant)

@@ -39,6 +39,7 @@ from telephony.bridges.presence import Presence
 from telephony.bridges.stream_calls import StreamCallError
 from telephony.bridges.vad import THRESHOLD_DBFS, EnergyVad
 from telephony.media.codecs import get_codec
+from telephony.media.levels import Level
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ UPLINK_QUEUE_FRAMES = 3  # caller frames waiting for the pump: only while the lo
 # drops that standing backlog and costs at most UPLINK_BUFFER_MS of silence.
 QUIET_FLUSH_MS = 200
 LEAVE_TIMEOUT = 5.0
-_QUIET_MEAN_SQUARE = (32768.0 * 10 ** (THRESHOLD_DBFS / 20)) ** 2  # the VAD's threshold
+_CALLER_SPEECH = Level(THRESHOLD_DBFS)  # the VAD's threshold
 
 
 class StreamBridge(Bridge):
@@ -262,12 +263,11 @@ class StreamBridge(Bridge):
 
     def _flush_due(self, samples: np.ndarray) -> bool:
         """True once per QUIET_FLUSH_MS that the caller stays quiet."""
-        frame = samples.astype(np.float32)
-        if float(np.dot(frame, frame)) >= _QUIET_MEAN_SQUARE * len(frame):
+        if _CALLER_SPEECH.reached_by(samples):
             self._quiet_samples = 0
             return False
         every = self._rate * QUIET_FLUSH_MS // 1000
-        before, self._quiet_samples = self._quiet_samples, self._quiet_samples + len(frame)
+        before, self._quiet_samples = self._quiet_samples, self._quiet_samples + len(samples)
         return self._quiet_samples // every > before // every
 
     async def _pump_uplink(self) -> None:

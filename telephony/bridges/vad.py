@@ -12,9 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-THRESHOLD_DBFS = -35.0  # phone speech sits around -30..-15 dBFS, line noise below -50
-ONSET_MS = 60
-HANGOVER_MS = 300
+from telephony.media.levels import CALLER_SPEECH_DBFS as THRESHOLD_DBFS
+from telephony.media.levels import HANGOVER_MS, ONSET_MS, Level
 
 
 class EnergyVad:
@@ -25,7 +24,7 @@ class EnergyVad:
         threshold_dbfs: float = THRESHOLD_DBFS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._mean_square = (32768.0 * 10 ** (threshold_dbfs / 20)) ** 2
+        self._level = Level(threshold_dbfs)
         self._onset_samples = rate * ONSET_MS // 1000
         self._hangover_samples = rate * HANGOVER_MS // 1000
         self._clock = clock
@@ -35,17 +34,16 @@ class EnergyVad:
         self._onset: float | None = None  # when the current speech began
 
     def update(self, samples: np.ndarray) -> None:
-        frame = samples.astype(np.float32)
-        if float(np.dot(frame, frame)) >= self._mean_square * len(frame):
+        if self._level.reached_by(samples):
             if self._voiced == 0:
                 self._first_voiced_at = self._clock()
-            self._voiced += len(frame)
+            self._voiced += len(samples)
             self._quiet = 0
             if self._onset is None and self._voiced >= self._onset_samples:
                 self._onset = self._first_voiced_at
             return
         self._voiced = 0
-        self._quiet += len(frame)
+        self._quiet += len(samples)
         if self._quiet >= self._hangover_samples:
             self._onset = None
 

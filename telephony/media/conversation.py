@@ -18,12 +18,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-# The caller's speech as the bridges' barge-in detector sees it (telephony.bridges.vad), with
-# its numbers repeated rather than imported: that package needs Django, this module does not.
-THRESHOLD_DBFS = -35.0
-ONSET_MS = 60
-HANGOVER_MS = 300
-AGENT_THRESHOLD_DBFS = -45.0  # the agent's audio is clean: below this it is comfort noise
+from telephony.media.levels import (
+    AGENT_SPEECH_DBFS,
+    CALLER_SPEECH_DBFS,
+    HANGOVER_MS,
+    ONSET_MS,
+    Level,
+)
+
+# The caller's speech as the bridges' barge-in detector sees it (telephony.bridges.vad).
 LONG_SILENCE_S = 3.0
 TALKING_GAP_S = 0.1  # the caller's last voiced audio this recent: they are still talking
 MAX_TURNS = 100  # stored per call; the totals count every turn
@@ -35,18 +38,17 @@ class _Speech:
     """One side's speech by level: a stretch starts after `onset_s` of voiced audio (dated
     from its first voiced frame) and ends `hangover_s` after the last (dated at its end)."""
 
-    __slots__ = ("_floor", "_onset_s", "_run_start", "last_voiced_end", "start")
+    __slots__ = ("_level", "_onset_s", "_run_start", "last_voiced_end", "start")
 
     def __init__(self, *, threshold_dbfs: float, onset_s: float) -> None:
-        self._floor = (32768.0 * 10 ** (threshold_dbfs / 20)) ** 2  # mean square
+        self._level = Level(threshold_dbfs)
         self._onset_s = onset_s - 1e-6  # float rounding, as for the hangover
         self._run_start: float | None = None
         self.start: float | None = None  # of the current stretch, None when quiet
         self.last_voiced_end = 0.0
 
     def voiced(self, samples: np.ndarray) -> bool:
-        frame = samples.astype(np.float32)
-        return float(np.dot(frame, frame)) >= self._floor * len(frame)
+        return self._level.reached_by(samples)
 
     def update(self, voiced: bool, now: float, duration: float) -> bool:
         """Note a frame covering [now, now + duration]; return True if a stretch began."""
@@ -89,8 +91,8 @@ class Conversation:
     def __init__(self, *, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._began = clock()
-        self._caller = _Speech(threshold_dbfs=THRESHOLD_DBFS, onset_s=_ONSET_S)
-        self._agent = _Speech(threshold_dbfs=AGENT_THRESHOLD_DBFS, onset_s=0.0)
+        self._caller = _Speech(threshold_dbfs=CALLER_SPEECH_DBFS, onset_s=_ONSET_S)
+        self._agent = _Speech(threshold_dbfs=AGENT_SPEECH_DBFS, onset_s=0.0)
         self._quiet_since: float | None = self._began  # neither talks since then
         self._caller_ms_pending = 0.0  # caller talk not yet answered by a turn
         self._caller_spoke = False  # since the current turn opened
