@@ -37,9 +37,8 @@ from telephony.bridges import (
 from telephony.bridges.downlink import Downlink, participant_key
 from telephony.bridges.presence import Presence
 from telephony.bridges.stream_calls import StreamCallError
-from telephony.bridges.vad import THRESHOLD_DBFS, EnergyVad
+from telephony.bridges.vad import EnergyVad
 from telephony.media.codecs import get_codec
-from telephony.media.levels import Level
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +52,6 @@ UPLINK_QUEUE_FRAMES = 3  # caller frames waiting for the pump: only while the lo
 # drops that standing backlog and costs at most UPLINK_BUFFER_MS of silence.
 QUIET_FLUSH_MS = 200
 LEAVE_TIMEOUT = 5.0
-_CALLER_SPEECH = Level(THRESHOLD_DBFS)  # the VAD's threshold
 
 
 class StreamBridge(Bridge):
@@ -121,8 +119,7 @@ class StreamBridge(Bridge):
     def feed_caller_audio(self, samples: np.ndarray) -> None:
         if self._closed or self._vad is None:
             return
-        self._vad.update(samples)
-        flush_due = self._flush_due(samples)
+        flush_due = self._flush_due(len(samples), voiced=self._vad.update(samples))
         if not self._published:
             # Queued now, it would reach the agent late for the rest of the call.
             self.figures["uplink_unpublished"] += 1
@@ -261,13 +258,13 @@ class StreamBridge(Bridge):
             self.figures["uplink_dropped"] += 1
         self._uplink.put_nowait(item)
 
-    def _flush_due(self, samples: np.ndarray) -> bool:
-        """True once per QUIET_FLUSH_MS that the caller stays quiet."""
-        if _CALLER_SPEECH.reached_by(samples):
+    def _flush_due(self, count: int, *, voiced: bool) -> bool:
+        """True once per QUIET_FLUSH_MS that the caller stays quiet (as the VAD hears it)."""
+        if voiced:
             self._quiet_samples = 0
             return False
         every = self._rate * QUIET_FLUSH_MS // 1000
-        before, self._quiet_samples = self._quiet_samples, self._quiet_samples + len(samples)
+        before, self._quiet_samples = self._quiet_samples, self._quiet_samples + count
         return self._quiet_samples // every > before // every
 
     async def _pump_uplink(self) -> None:

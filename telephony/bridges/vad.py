@@ -33,7 +33,8 @@ class EnergyVad:
         self._first_voiced_at: float | None = None
         self._onset: float | None = None  # when the current speech began
 
-    def update(self, samples: np.ndarray) -> None:
+    def update(self, samples: np.ndarray) -> bool:
+        """Take one frame; return whether it was voiced (the bridge's pause flush asks)."""
         if self._level.reached_by(samples):
             if self._voiced == 0:
                 self._first_voiced_at = self._clock()
@@ -41,11 +42,12 @@ class EnergyVad:
             self._quiet = 0
             if self._onset is None and self._voiced >= self._onset_samples:
                 self._onset = self._first_voiced_at
-            return
+            return True
         self._voiced = 0
         self._quiet += len(samples)
         if self._quiet >= self._hangover_samples:
             self._onset = None
+        return False
 
     def speech_onset(self) -> float | None:
         """When the caller's current speech began (clock time), or None if they are quiet."""
