@@ -141,6 +141,22 @@ class Call(models.Model):
     first_outbound_ms = models.PositiveIntegerField(null=True, blank=True)
     # Turns, latency, talk and interruptions (telephony.media.conversation's summary).
     conversation = models.JSONField(null=True, blank=True)
+    # What the media session refused to keep, so a hostile or overloaded peer shows up here
+    # rather than in lost calls: agent audio shed to keep latency bounded, caller audio that
+    # ran ahead of the call's clock, and media events beyond the per-call storage caps.
+    frames_shed = models.PositiveIntegerField(
+        default=0, help_text="Agent audio frames dropped to keep the added latency bounded."
+    )
+    frames_early = models.PositiveIntegerField(
+        default=0, help_text="Caller audio frames dropped for running ahead of the call's clock."
+    )
+    media_events_dropped = models.PositiveIntegerField(
+        default=0, help_text="Media events (DTMF, errors, unknown) over the per-call caps."
+    )
+    # A snapshot of the live media figures (levels, lead, counters, conversation so far),
+    # refreshed every few seconds by the media session while the call streams so the console
+    # can show them and a worker crash loses at most that interval.
+    live_media = models.JSONField(null=True, blank=True)
 
     # Recordings: our own two-channel WAV and Telnyx's URLs from call.recording.saved.
     recording = models.FileField(upload_to="recordings/%Y/%m/%d/", blank=True)
