@@ -5,7 +5,9 @@ overflow to infinity), lone surrogates spelt as `\\ud800` escapes, and nesting a
 stack allows. PostgreSQL's jsonb refuses NaN, the infinities and the NUL character (`\\u0000`),
 and no UTF-8 column holds a lone surrogate: a webhook or media frame carrying one would fail
 when stored, and a webhook that Telnyx retries would fail for ever. `loads` refuses them all
-while parsing, so that webhooks and media frames are refused for the same reasons.
+while parsing, so that webhooks and media frames are refused for the same reasons, and
+`check` holds what we build before storing it (a media event, a live snapshot) to the same
+rules.
 
 It is cheap enough for 50 media frames a second per call. The float and constant hooks run
 only for floats and NaN/Infinity tokens, which carrier frames (string counters, base64 audio)
@@ -40,8 +42,26 @@ def loads(text: str | bytes) -> Any:
     return value
 
 
-def _check_strings(value: Any) -> None:
-    stored = json.dumps(value, ensure_ascii=False)  # escapes control characters, NUL included
+def check(value: Any) -> Any:
+    """`value` itself if a database can store it as JSON; else NotStorable, saying why.
+
+    For what we build before storing it (a media event's payload, a live snapshot), so that
+    it meets the same rules as what `loads` lets in, whatever it was made from.
+    """
+    try:
+        _check_strings(value, allow_nan=False)
+    except RecursionError:
+        raise NotStorable("it is nested too deeply") from None
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, NotStorable):
+            raise
+        raise NotStorable(f"it is not JSON: {str(exc)[:80]}") from None
+    return value
+
+
+def _check_strings(value: Any, *, allow_nan: bool = True) -> None:
+    # escapes control characters, NUL included
+    stored = json.dumps(value, ensure_ascii=False, allow_nan=allow_nan)
     try:
         stored.encode()
     except UnicodeEncodeError:

@@ -187,6 +187,7 @@ async def _end_stream_call(stream_call_id: str) -> None:
         logger.warning("could not end Stream call %s: %s", stream_call_id, exc)
 
 
+@tasks.call_control  # the apology (or the hangup) is never dropped, however busy we are
 async def _end_phone_leg(call_id: uuid.UUID, reason: str) -> None:
     """Never leave the caller in silence: apologise once the call is answered (an inbound
     call is being answered right now), or give up on an unanswered call."""

@@ -128,6 +128,12 @@ class MediaConsumer(AsyncWebsocketConsumer):
         if message["type"] == "websocket.receive":
             await self.websocket_receive(message)
             return
+        # The connect's only database work is _authorize, a database_sync_to_async that closes
+        # stale connections itself: one trip to the database thread per set-up, not two, which
+        # counts when a burst of calls is answered at once.
+        if message["type"] == "websocket.connect":
+            await self.websocket_connect(message)
+            return
         await super().dispatch(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -85,6 +85,13 @@ class Turn:
     agent_ms: int = 0
     agent_interrupted: bool = False  # the agent started while the caller talked
     barged_in: bool = False  # the caller interrupted the agent
+    # Where each side's speech lies, from the start of the stream, for the console's waveform
+    # regions: the caller's talk this turn answered (None when the agent spoke first), the
+    # end of the agent's last audible frame, and the first barge-in's clear.
+    caller_from_ms: int | None = None
+    caller_to_ms: int | None = None
+    agent_to_ms: int | None = None
+    barged_in_at_ms: int | None = None
 
 
 class Conversation:
@@ -96,6 +103,8 @@ class Conversation:
         self._quiet_since: float | None = self._began  # neither talks since then
         self._caller_ms_pending = 0.0  # caller talk not yet answered by a turn
         self._caller_spoke = False  # since the current turn opened
+        self._caller_from: float | None = None  # the first unanswered caller talk began
+        self._first_caller_frame: float | None = None  # the recording's first sample
         self._over_agent_at: float | None = None  # the caller started over the agent then
         self._turn: Turn | None = None
         self.turns: list[Turn] = []
@@ -113,6 +122,8 @@ class Conversation:
 
     def caller_frame(self, samples: np.ndarray, rate: int) -> None:
         now = self._clock()
+        if self._first_caller_frame is None:
+            self._first_caller_frame = now
         if (start := self._agent.ended(now)) is not None:  # its frames stop when it does
             self._add_agent_talk(start)
         caller = self._caller
@@ -135,6 +146,8 @@ class Conversation:
             self.barge_in_reactions_s.append(now - self._over_agent_at)
             self._over_agent_at = None
         if self._turn is not None:
+            if not self._turn.barged_in:
+                self._turn.barged_in_at_ms = _ms(now - self._began)
             self._turn.barged_in = True
         agent = self._agent
         if agent.start is not None:  # what was still queued at the carrier is not heard
@@ -164,6 +177,8 @@ class Conversation:
         end = self._caller.last_voiced_end
         self.caller_talk_s += end - start
         self._caller_ms_pending += end - start
+        if self._caller_from is None:
+            self._caller_from = start
         self._caller_spoke = True
         self._silence_begins(end)
 
@@ -192,7 +207,9 @@ class Conversation:
             caller_ms=_ms(self._caller_ms_pending),
             agent_interrupted=over_caller,
         )
+        self._turn.caller_from_ms, self._turn.caller_to_ms = self._caller_span()
         self._caller_ms_pending = 0.0
+        self._caller_from = None
         self._caller_spoke = False
 
     def _add_agent_talk(self, start: float) -> None:
@@ -201,8 +218,17 @@ class Conversation:
         self.agent_talk_s += talk
         if self._turn is not None:
             self._turn.agent_ms += _ms(talk)
+            self._turn.agent_to_ms = _ms(end - self._began)
         self._over_agent_at = None
         self._silence_begins(end)
+
+    def _caller_span(self) -> tuple[int | None, int | None]:
+        """The caller's talk the opening turn answers; an agent talking over the caller
+        answers a stretch still going on, so it runs from its start to its latest frame."""
+        start = self._caller_from if self._caller_from is not None else self._caller.start
+        if start is None:
+            return None, None
+        return _ms(start - self._began), _ms(self._caller.last_voiced_end - self._began)
 
     def _close_turn(self) -> None:
         if self._turn is None:
@@ -239,6 +265,14 @@ class Conversation:
             "agent_interruptions": self.agent_interruptions,
             "long_silences": self.long_silences,
             "longest_silence_ms": _ms(self.longest_silence_s),
+            # The recording starts with the caller's first frame: the turns' times less this
+            # are positions in it (the recording runs on the caller's audio, which arrives
+            # in real time, so the two clocks agree to within the network's jitter).
+            "recording_from_ms": (
+                None
+                if self._first_caller_frame is None
+                else _ms(self._first_caller_frame - self._began)
+            ),
             "turns": [asdict(turn) for turn in self.turns],
         }
 

@@ -9,6 +9,14 @@ So we send whole 20 ms frames only, padding the last one of an utterance with
 codec silence, and keep a small lead queued ahead of real time: enough to ride out
 scheduling jitter, small enough that a barge-in `clear` leaves little audio in
 flight and that our stats about what has been heard stay honest.
+
+The agent's audio comes from a real-time source (the echo, a Stream call): it arrives
+as fast as it is played. So once a stall (an overloaded worker, a slow event loop) has
+let audio pile up in our queue, nothing ever drains it: every word after it is heard
+that much later, for the rest of the call. The sender sheds that debt instead. Past
+half of `max_lag_ms` it drops the silent frames it is given (pauses get shorter, no
+word is cut); past `max_lag_ms` it drops the oldest queued audio, so what the caller
+hears is never more than `max_lag_ms` behind what the agent said.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from types import TracebackType
 import numpy as np
 
 from telephony.media.codecs import FRAME_MS, Codec, to_int16
+from telephony.media.levels import AGENT_SPEECH_DBFS, Level
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -30,6 +39,10 @@ Sleep = Callable[[float], Awaitable[None]]
 # Waits shorter than this are treated as done. Without it a sender could spin on
 # a delay too small to move a large clock value (float rounding), for ever.
 _TOLERANCE_S = 1e-6
+# Marks sent and not yet echoed that we remember. A carrier that never echoes (or a peer that
+# drops them) must not grow the list for ever: one a second, this is over four minutes' worth.
+MAX_PENDING_MARKS = 256
+FRAME_S = FRAME_MS / 1000
 
 
 class Reframer:
@@ -168,6 +181,13 @@ class PacedSender:
 
     Underruns are counted when they can be seen (a frame fed into an empty queue,
     the loop going idle, or the count being read), never by a timer.
+
+    `max_lag_ms` bounds the agent audio lag, how late a frame fed now will be heard
+    (the far end's lead plus our queue): past it the oldest queued frames are shed;
+    past half of it, silent frames are shed as they are fed, so a backlog drains in
+    the agent's pauses before any speech has to be cut. None leaves the lag unbounded
+    (only `max_queue_ms` caps the queue). Either way, shed frames are counted
+    (`shed_frames`, `dropped_frames`) and never sent.
     """
 
     def __init__(
@@ -178,6 +198,7 @@ class PacedSender:
         send_mark: Callable[[str], Awaitable[None]] | None = None,
         max_lead_ms: int = 100,
         max_queue_ms: int = 5000,
+        max_lag_ms: int | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -191,6 +212,8 @@ class PacedSender:
         self._queue: deque[_QueueItem] = deque()
         self._queued_frames = 0
         self._max_queued_frames = max(max_queue_ms // FRAME_MS, 1)
+        self._max_lag_s, self._quiet_lag_s = _lag_bounds(max_lag_ms, max_lead_ms)
+        self._voiced = Level(AGENT_SPEECH_DBFS)
         self._wakeup = asyncio.Event()
         self._batch = _Batch(self)
         self._batching = False
@@ -203,6 +226,7 @@ class PacedSender:
         self.frames_sent = 0
         self.bytes_sent = 0
         self.dropped_frames = 0
+        self.shed_frames = 0
         self.cleared_frames = 0
         self.first_send_at: float | None = None
         self.pending_marks: list[str] = []
@@ -262,6 +286,10 @@ class PacedSender:
         # Telnyx echoes the marks its `clear` flushed; they must not count as played.
         self._cleared_marks.update(self.pending_marks)
         self.pending_marks.clear()
+        if len(self._cleared_marks) > MAX_PENDING_MARKS:
+            # Names are never reused, so a forgotten one is not pending either: its late
+            # echo still does not count as played.
+            self._cleared_marks.clear()
         self.cleared_frames += dropped
         return dropped
 
@@ -299,6 +327,10 @@ class PacedSender:
 
     def lead_ms(self) -> float:
         return self._pacer.lead_ms()
+
+    def lag_ms(self) -> float:
+        """How late audio fed now would be heard: the far end's lead plus our queue."""
+        return self._lag_s() * 1000
 
     # The sending loop.
 
@@ -341,6 +373,8 @@ class PacedSender:
             await self._send_frame(head)
         elif isinstance(head, _Mark):
             self.pending_marks.append(head.name)
+            if len(self.pending_marks) > MAX_PENDING_MARKS:
+                del self.pending_marks[0]  # never echoed: it will not be now
             if self._send_mark is not None:  # always set: mark() refuses to queue otherwise
                 await self._send_mark(head.name)
         else:
@@ -369,14 +403,34 @@ class PacedSender:
             # We had nothing to send until now: if the far end ran dry meanwhile, that was an
             # underrun, and this frame ends it.
             self._pacer.note_idle(self._speaking)
+        elif self._max_lag_s is not None and self._in_debt(frame):
+            self.shed_frames += 1  # a silent frame while behind: shorten the pause
+            return
         self._queue.append(frame)
         self._queued_frames += 1
         if self._queued_frames > self._max_queued_frames:
             self._drop_oldest_frame()
+            self.dropped_frames += 1
+        elif self._max_lag_s is not None and self._lag_s() > self._max_lag_s + _TOLERANCE_S:
+            # Only one frame came in, and time only shrinks the lead: one out is enough.
+            self._drop_oldest_frame()
+            self.shed_frames += 1
+
+    def _lag_s(self) -> float:
+        return max(self._pacer.playout_end - self._clock(), 0.0) + self._queued_frames * FRAME_S
+
+    def _in_debt(self, frame: bytes) -> bool:
+        """True if `frame` is silence and would be heard over half the bound late.
+
+        The level is measured only then: a worker that keeps up pays nothing for it.
+        """
+        return self._lag_s() > self._quiet_lag_s + _TOLERANCE_S and not self._voiced.reached_by(
+            np.frombuffer(frame, _PCM)
+        )
 
     def _drop_oldest_frame(self) -> None:
-        # A producer far ahead of real time (or a stalled socket): shed the oldest
-        # audio but keep marks and utterance ends, which carry no sound.
+        # A producer far ahead of real time, a stalled socket or a stalled worker: shed the
+        # oldest audio but keep marks and utterance ends, which carry no sound.
         kept: list[_QueueItem] = []
         while self._queue:
             item = self._queue.popleft()
@@ -385,7 +439,19 @@ class PacedSender:
             kept.append(item)
         self._queue.extendleft(reversed(kept))
         self._queued_frames -= 1
-        self.dropped_frames += 1
+
+
+def _lag_bounds(max_lag_ms: int | None, max_lead_ms: int) -> tuple[float | None, float]:
+    """The lag past which the oldest audio is shed, and the one past which silence is.
+
+    The bound leaves room for the lead and a frame (the sender keeps that much in flight on
+    purpose), and silence is shed only once audio is queued beyond the lead.
+    """
+    if max_lag_ms is None:
+        return None, 0.0
+    lead_ms = max(max_lead_ms, FRAME_MS)
+    bound_ms = max(max_lag_ms, lead_ms + FRAME_MS)
+    return bound_ms / 1000, max(bound_ms / 2, lead_ms) / 1000
 
 
 class _Batch:

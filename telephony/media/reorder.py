@@ -7,6 +7,12 @@ starts at 2 or later); the first number we see is taken as the start.
 
 A small window trades latency for tolerance: a gap holds back at most `window`
 frames (20 ms each) before we give up on the missing frame and move on.
+
+A number more than `max_jump` away from the next one expected (10 minutes of frames) is no
+gap a real stream makes: one such frame (say 10**20, from a hostile or broken peer) is
+dropped as late instead of becoming the stream's new position, which would make every later
+frame late. Only a run of `window + 1` (at least 2) consecutive far numbers moves the stream there: a
+stream that really was renumbered loses that many frames, not the rest of the call.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ T = TypeVar("T")
 # How many skipped sequence numbers we remember, to tell a late frame (skipped,
 # then arrived) from a duplicate (already released). Older ones count as duplicates.
 _SKIPPED_MEMORY = 512
+MAX_JUMP = 30_000  # 10 minutes of 20 ms frames
 
 
 class ReorderBuffer(Generic[T]):
@@ -29,10 +36,12 @@ class ReorderBuffer(Generic[T]):
     skipped because the window overflowed or the stream ended.
     """
 
-    def __init__(self, window: int = 3) -> None:
+    def __init__(self, window: int = 3, *, max_jump: int = MAX_JUMP) -> None:
         if window < 0:
             raise ValueError("window must not be negative")
         self.window = window
+        self.max_jump = max_jump
+        self._far_run: list[tuple[int, T]] = []  # consecutive far numbers, as they came
         self._started = False
         self._start = 0
         self._next = 0
@@ -51,6 +60,11 @@ class ReorderBuffer(Generic[T]):
         if not self._started:
             self._started = True
             self._start = self._next = seq
+        if abs(seq - self._next) > self.max_jump:
+            return self._far(seq, item)
+        if self._far_run:  # stray far numbers, not the start of a new numbering
+            self.late += len(self._far_run)
+            self._far_run.clear()
         if seq < self._next:
             self._drop_old(seq)
             return []
@@ -64,8 +78,31 @@ class ReorderBuffer(Generic[T]):
             released += self._release_run()
         return released
 
+    def _far(self, seq: int, item: T) -> list[T]:
+        run = self._far_run
+        if run and seq != run[-1][0] + 1:
+            self.late += len(run)  # not a run after all: those were stray too
+            run.clear()
+        run.append((seq, item))
+        if len(run) <= max(self.window, 1):  # even without reordering, one frame is no run
+            return []
+        # The stream was renumbered: what is held belongs to the old numbering, and goes
+        # out first; then the run starts the new one. Nothing in between was lost.
+        released = self._release_held()
+        self._start = self._next = run[0][0]
+        self._skipped.clear()
+        for number, held in run:
+            self._held[number] = held
+        run.clear()
+        return released + self._release_run()
+
     def flush(self) -> list[T]:
         """Release everything held, in order, at the end of the stream."""
+        self.late += len(self._far_run)
+        self._far_run.clear()
+        return self._release_held()
+
+    def _release_held(self) -> list[T]:
         released: list[T] = []
         while self._held:
             self._skip_to(min(self._held))

@@ -9,7 +9,12 @@ is the one we asked the carrier for (STREAM_BIDIRECTIONAL_CODEC), which may diff
 caller's. It is plain Python: a Channels consumer (telephony.media.consumer) feeds it the
 socket's messages and gives it a transport to send and close with. Nothing touches the
 database per audio frame: the session stores events (start, DTMF, warnings, bad frames) in
-the background and, once at the end, its statistics (telephony.media.stats).
+the background, its figures every few seconds (telephony.media.live) and, once at the end,
+its statistics (telephony.media.stats).
+
+A peer cannot make it keep more than the caps allow (telephony.media.limits): stored events
+and log lines per call are capped, and caller audio that runs ahead of the call's clock
+(MEDIA_EARLY_ALLOWANCE_MS) is dropped before it reaches the bridge or the recording.
 """
 
 from __future__ import annotations
@@ -27,9 +32,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from calls.models import Call, CallEvent
-from telephony import actions, tasks
+from telephony import actions, storable, tasks
 from telephony.bridges import Bridge, CallInfo, MediaFormat
-from telephony.media import stats
+from telephony.media import limits, live, stats
 from telephony.media.codecs import FRAME_MS, Codec, UnsupportedCodec, get_codec
 from telephony.media.conversation import Conversation
 from telephony.media.frames import (
@@ -46,6 +51,7 @@ from telephony.media.frames import (
     Wire,
 )
 from telephony.media.heartbeat import heartbeat
+from telephony.media.limits import LogLimiter, StoreCaps, quote
 from telephony.media.pacing import PacedSender
 from telephony.media.recording import CallRecording
 from telephony.media.reorder import ReorderBuffer
@@ -53,7 +59,6 @@ from telephony.media.reorder import ReorderBuffer
 logger = logging.getLogger(__name__)
 
 MARK_EVERY_FRAMES = 50  # one playback mark per second of agent audio
-MAX_STORED_ERRORS = 20  # bad frames are all counted, but only the first few stored
 _SECOND = 1000 // FRAME_MS  # frames in a payload at most: RTP packets hold 10-60 ms
 
 
@@ -92,11 +97,28 @@ class MediaSession:
             self.out_codec,
             send_mark=self._send_mark,
             max_lead_ms=settings.MEDIA_MAX_LEAD_MS,
+            max_lag_ms=settings.MAX_AGENT_AUDIO_LAG_MS,
             clock=clock,
             sleep=sleep,
         )
         self.recording: CallRecording | None = None
         self.conversation = Conversation(clock=clock)
+        self.caps = StoreCaps(
+            {
+                "dtmf": settings.MEDIA_MAX_STORED_DTMF,
+                "error": settings.MEDIA_MAX_STORED_WARNINGS,
+                "bad_frame": settings.MEDIA_MAX_STORED_WARNINGS,
+            }
+        )
+        self._log_limit = LogLimiter(clock)
+        self._early_allowance_s = settings.MEDIA_EARLY_ALLOWANCE_MS / 1000
+        self._seconds_per_byte = 0.0  # of caller audio, once `start` names its codec
+        self._last_caller: np.ndarray | None = None  # for the live level; no work per frame
+        self._last_agent: np.ndarray | None = None
+        self._recording_capped_noted = False
+        self.live = live.LiveSnapshots(
+            call.pk, self._live_columns, interval=settings.MEDIA_SNAPSHOT_SECONDS, sleep=sleep
+        )
         self.barge_ins = 0
         self._frames_since_mark = 0
         self._marks = 0
@@ -155,12 +177,15 @@ class MediaSession:
             await self.end(f"unsupported media format: {exc}", code=1003)
             return
         self.in_codec = codec
+        self._seconds_per_byte = 1 / (codec.bytes_per_sample * codec.sample_rate)
         self.stream_id = frame.stream_id[:64]
         self.inbound.started_at = self._clock()
         if settings.RECORD_CALLS:
             self.recording = CallRecording.open(
                 self.call, sample_rate=codec.sample_rate, outbound_rate=self.out_codec.sample_rate
             )
+            # Linked now: a worker killed mid-call must not leave a file its call never names.
+            tasks.spawn(sync_to_async(self.recording.link)(self.call.pk), name="recording.link")
         await self.bridge.start(
             call=self._call_info(frame),
             media_format=MediaFormat(codec.name, codec.sample_rate),
@@ -168,6 +193,7 @@ class MediaSession:
         )
         self._sender_task = asyncio.ensure_future(self.sender.run())
         self._heartbeat_task = asyncio.ensure_future(heartbeat(self.call.pk, sleep=self._sleep))
+        self.live.start()
         details = {"media_format": frame.media_format, "outbound_codec": self.out_codec.name}
         await self._persist("media.start", {"stream_id": self.stream_id, **details})
 
@@ -186,7 +212,10 @@ class MediaSession:
         if frame.seq is None:
             await self._bad("bad_sequence_number")
             return
-        self.inbound.note_frame(size, self._clock())
+        now = self._clock()
+        if not self.inbound.on_time(size * self._seconds_per_byte, now, self._early_allowance_s):
+            return  # a flood: counted as early (frames_early), kept nowhere
+        self.inbound.note_frame(size, now)
         # One batch per frame: what the bridge answers while hearing it (the echo does) is
         # sent from this task when the batch ends, without waking the sender's task.
         async with self.sender.batch():
@@ -196,13 +225,15 @@ class MediaSession:
     def _deliver(self, payload: bytes) -> None:
         assert self.in_codec is not None
         samples = self.in_codec.decode(payload)
+        self._last_caller = samples
         self.conversation.caller_frame(samples, self.in_codec.sample_rate)
         self.bridge.feed_caller_audio(samples)
         if self.recording is not None:
             self.recording.write_inbound(samples)
 
     async def _on_dtmf(self, frame: Dtmf) -> None:
-        await self._persist("media.dtmf", {"digit": frame.digit, "occurred_at": frame.occurred_at})
+        payload = {"digit": frame.digit, "occurred_at": frame.occurred_at}
+        await self._persist_capped("dtmf", "media.dtmf", payload)
         await self.bridge.dtmf(frame.digit.upper())
 
     async def _on_mark(self, frame: Mark) -> None:
@@ -211,16 +242,20 @@ class MediaSession:
     async def _on_warning(self, frame: CarrierWarning) -> None:
         # A warning, not the end of the stream (telnyx-protocol.md §1.2).
         self.inbound.carrier_errors += 1
-        logger.warning("%s media error %s", self.wire.carrier, frame.summary)
-        if self.inbound.carrier_errors <= MAX_STORED_ERRORS:
-            await self._persist("media.error", {"payload": frame.payload})
+        left_out = self._log_limit.allow("error")
+        if left_out is not None:
+            logger.warning(
+                "%s media error %s%s", self.wire.carrier, quote(frame.summary), _more(left_out)
+            )
+        await self._persist_capped("error", "media.error", {"payload": frame.payload}, clip=True)
 
     async def _on_stop(self, frame: Stop) -> None:
         await self.end(f"stopped by {self.wire.carrier}", code=1000)
 
     async def _on_unknown(self, frame: UnknownEvent) -> None:
+        # A bad frame like any other: counted, capped, and closing a stream made of them.
         self.inbound.unknown_events += 1
-        logger.info("ignored media frame with event %r", frame.event)
+        await self._bad("unknown_event", quote(frame.event, 60))
 
     async def _on_bad(self, frame: BadFrame) -> None:
         if frame.event == "media" and self.in_codec is None:
@@ -243,9 +278,12 @@ class MediaSession:
     async def _bad(self, reason: str, detail: str = "") -> None:
         counts = self.inbound
         counts.note_bad(reason)
-        logger.warning("bad media frame (%s) %s", reason, detail)
-        if counts.malformed <= MAX_STORED_ERRORS:
-            await self._persist("media.bad_frame", {"reason": reason, "detail": detail[:200]})
+        left_out = self._log_limit.allow("bad_frame")
+        if left_out is not None:
+            logger.warning("bad media frame (%s) %s%s", reason, quote(detail), _more(left_out))
+        await self._persist_capped(
+            "bad_frame", "media.bad_frame", {"reason": reason, "detail": quote(detail)}
+        )
         if counts.malformed > settings.MEDIA_MAX_BAD_FRAMES:
             await self.end(f"too many malformed frames ({counts.malformed})", code=1008)
 
@@ -297,6 +335,7 @@ class MediaSession:
         """The pacer's frame is due: record it as it leaves, then encode and send it."""
         if self.recording is not None:
             self.recording.write_outbound(pcm)
+        self._last_agent = pcm
         self.conversation.agent_frame(pcm, self.out_codec.sample_rate)
         await self.transport.send_text(self.wire.media(self.stream_id, self.out_codec.encode(pcm)))
 
@@ -335,6 +374,7 @@ class MediaSession:
         self.conversation.finish()
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
+        await self.live.stop()  # before the final figures, which no snapshot may overwrite
         if self._sender_task is not None:
             await asyncio.gather(self._sender_task, return_exceptions=True)
         try:
@@ -351,13 +391,9 @@ class MediaSession:
         )
 
     def _save(self, reason: str, recording: str | None) -> None:
-        fields = stats.call_fields(
-            stream_id=self.stream_id,
-            codec=self.in_codec,
-            inbound=self.inbound,
-            reorder=self.reorder,
-            sender=self.sender,
-        )
+        fields = self._call_fields()
+        # Agent audio shed to keep its lag bounded (telephony.media.pacing), with the rest.
+        fields["frames_shed"] = self.sender.shed_frames
         if recording:
             fields["recording"] = recording
         details = stats.stop_details(
@@ -368,7 +404,63 @@ class MediaSession:
             barge_ins=self.barge_ins,
             bridge=self.bridge,
         )
+        capped = self.recording is not None and self.recording.capped
+        if capped and not self._recording_capped_noted:
+            self._recording_capped_noted = True
+            _store_event(self.call.pk, "media.recording_capped", self._recording_cap())
+        if capped:
+            details["recording_capped"] = self._recording_cap()
+        fields["live_media"] = self._live_media(fields, ended=True)
         stats.save(self.call.pk, fields=fields, details=details, conversation=self.conversation)
+
+    def _call_fields(self) -> dict[str, Any]:
+        return stats.call_fields(
+            stream_id=self.stream_id,
+            codec=self.in_codec,
+            inbound=self.inbound,
+            reorder=self.reorder,
+            sender=self.sender,
+            events_dropped=self.caps.dropped,
+        )
+
+    def _live_columns(self) -> dict[str, Any]:
+        """What a snapshot writes to the call (telephony.media.live): built on the loop."""
+        fields = self._call_fields()
+        capped = self.recording is not None and self.recording.capped
+        if capped and not self._recording_capped_noted:
+            self._recording_capped_noted = True
+            cap = self._recording_cap()
+            note = sync_to_async(_store_event)(self.call.pk, "media.recording_capped", cap)
+            tasks.spawn(note, name="media.recording_capped")
+        conversation = self.conversation.summary()
+        return {
+            **fields,
+            "conversation": conversation,
+            "live_media": self._live_media(fields, conversation=conversation),
+        }
+
+    def _live_media(
+        self,
+        fields: dict[str, Any],
+        *,
+        conversation: dict[str, Any] | None = None,
+        ended: bool = False,
+    ) -> dict[str, Any]:
+        started = self.inbound.started_at
+        return live.snapshot(
+            fields=fields,
+            conversation=self.conversation.summary() if conversation is None else conversation,
+            streaming_s=None if started is None else self._clock() - started,
+            caller=self._last_caller,
+            agent=self._last_agent,
+            lead_ms=self.sender.lead_ms(),
+            recording_capped=self.recording is not None and self.recording.capped,
+            ended=ended,
+        )
+
+    def _recording_cap(self) -> dict[str, Any]:
+        assert self.recording is not None
+        return {"max_seconds": self.recording.max_seconds, "setting": "RECORDING_MAX_SECONDS"}
 
     # Helpers ----------------------------------------------------------------------------
 
@@ -388,6 +480,20 @@ class MediaSession:
         # Fire and forget: frame handling must not wait for the database.
         tasks.spawn(sync_to_async(_store_event)(self.call.pk, event_type, payload), name=event_type)
 
+    async def _persist_capped(
+        self, kind: str, event_type: str, payload: dict[str, Any], *, clip: bool = False
+    ) -> None:
+        """Store the event if the call's cap for `kind` allows it; the first one over the cap
+        is replaced by a note that it was reached, the rest are only counted. `clip`: the
+        payload quotes a peer's JSON, cut down before it is stored (limits.clip)."""
+        allowed = self.caps.allow(kind)
+        if allowed:
+            await self._persist(event_type, limits.clip(payload) if clip else payload)
+        elif allowed is None:
+            cap = self.caps.caps[kind]
+            logger.warning("stored %d %s media events: the rest are only counted", cap, kind)
+            await self._persist("media.cap_reached", {"kind": kind, "cap": cap})
+
 
 def _may_precede_auth(frame: InboundFrame) -> bool:
     """While the greeting's token is awaited: the greeting, or a message too broken to read
@@ -396,4 +502,13 @@ def _may_precede_auth(frame: InboundFrame) -> bool:
 
 
 def _store_event(call_id: uuid.UUID, event_type: str, payload: dict[str, Any]) -> None:
+    try:
+        storable.check(payload)  # the rules webhooks and frames are held to (PostgreSQL's)
+    except storable.NotStorable as exc:
+        logger.warning("not storing a %s event: %s", event_type, exc)
+        payload = {"unstorable": str(exc)}
     CallEvent.note(call_id, source=CallEvent.Source.MEDIA, type=event_type, payload=payload)
+
+
+def _more(left_out: int) -> str:
+    return f" ({left_out} more like it not logged)" if left_out else ""

@@ -39,6 +39,22 @@ class InboundStats:
     first_frame_ms: float | None = None  # after `start`
     last_arrival: float | None = None
     bad_reasons: dict[str, int] = field(default_factory=dict)
+    audio_s: float = 0.0  # of caller audio taken, to hold it to the call's clock
+    early: int = 0  # frames dropped for running ahead of it
+
+    def on_time(self, duration_s: float, now: float, allowance_s: float) -> bool:
+        """Whether a frame of `duration_s` arriving at `now` keeps the caller's audio within
+        `allowance_s` of the time since `start`; if not, it is counted as early.
+
+        A carrier sends audio in real time: what runs further ahead is a peer flooding us,
+        and taking it would make the recording (and the bridge) outrun the call.
+        """
+        audio = self.audio_s + duration_s
+        if self.started_at is not None and audio - (now - self.started_at) > allowance_s:
+            self.early += 1
+            return False
+        self.audio_s = audio
+        return True
 
     def note_frame(self, size: int, now: float) -> None:
         """An inbound audio frame of `size` bytes arrived at `now`."""
@@ -62,6 +78,7 @@ def call_fields(
     inbound: InboundStats,
     reorder: ReorderBuffer[bytes],
     sender: PacedSender,
+    events_dropped: int = 0,
 ) -> dict[str, Any]:
     """The stream's figures, by the name of the Call column each is stored in."""
     first_out = None
@@ -84,6 +101,9 @@ def call_fields(
         "max_lead_ms": round(sender.max_lead_seen_ms) if sender.frames_sent else None,
         "first_inbound_ms": _rounded(inbound.first_frame_ms),
         "first_outbound_ms": first_out,
+        "frames_shed": min(sender.shed_frames, _MAX_COUNTER),
+        "frames_early": min(inbound.early, _MAX_COUNTER),
+        "media_events_dropped": min(events_dropped, _MAX_COUNTER),
     }
 
 

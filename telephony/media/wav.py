@@ -12,7 +12,12 @@ Crash safety: audio reaches the file in chunks (every ~0.5 s) and the RIFF and
 data sizes are rewritten after each chunk, so a file abandoned without close()
 (worker killed, event loop stopped) is a valid WAV of everything flushed. We do
 not fsync: a process crash loses at most the last chunk, a power cut may lose more.
-A 16 kHz recording reaches the 4 GiB RIFF limit after about 18 hours.
+A worker killed between writing a chunk and its sizes leaves a header that undercounts the
+data, or a last sample cut in two: `repair()` rewrites the sizes from the file's length.
+
+Size: a RIFF file cannot pass 4 GiB (its sizes are 32-bit). A recorder stops writing at
+`max_seconds` (or just short of that limit, whichever comes first) and sets `capped`, so
+the file stays valid and `close()` cannot fail on it; what comes after is not recorded.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ _CHANNELS = 2
 _SAMPLE_BYTES = 2
 _HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")
 _HEADER_BYTES = _HEADER.size  # 44
+_MAX_DATA_BYTES = 2**32 - 1 - (_HEADER_BYTES - 8)  # the RIFF size field's limit
 
 
 class WavRecorder:
@@ -43,9 +49,15 @@ class WavRecorder:
         *,
         flush_every_ms: int = 500,
         max_outbound_ms: int = 2000,
+        max_seconds: float | None = None,
     ) -> None:
         self.path = Path(path)
         self.sample_rate = sample_rate
+        limit = _MAX_DATA_BYTES // (_CHANNELS * _SAMPLE_BYTES)
+        if max_seconds is not None:
+            limit = min(limit, max(int(max_seconds * sample_rate), 0))
+        self.max_frames = limit
+        self.capped = False  # reached max_frames: nothing more is written
         self._flush_frames = max(sample_rate * flush_every_ms // 1000, 1)
         self._max_outbound = sample_rate * max_outbound_ms // 1000
         self._outbound: deque[np.ndarray] = deque()
@@ -60,11 +72,15 @@ class WavRecorder:
 
     def write_inbound(self, samples: np.ndarray) -> None:
         self._check_open()
+        if self.capped:
+            return
         inbound = to_int16(samples)
         self._append(inbound, self._take_outbound(len(inbound)))
 
     def write_outbound(self, samples: np.ndarray) -> None:
         self._check_open()
+        if self.capped:
+            return
         outbound = to_int16(samples).copy()  # the caller may reuse its buffer
         if not len(outbound):
             return
@@ -129,6 +145,12 @@ class WavRecorder:
         return out
 
     def _append(self, left: np.ndarray, right: np.ndarray) -> None:
+        room = self.max_frames - self._frames_on_disk - self._unwritten_frames
+        if len(left) >= room:
+            left, right = left[:room], right[:room]
+            self.capped = True
+            self._outbound.clear()  # never to be written
+            self._outbound_samples = 0
         if not len(left):
             return
         stereo = np.empty(2 * len(left), dtype="<i2")
@@ -160,3 +182,36 @@ class WavRecorder:
         self._file.seek(0)
         self._file.write(header)
         self._file.seek(0, os.SEEK_END)
+
+
+def repair(path: str | os.PathLike[str]) -> bool:
+    """Make the sizes in a recording's header match its data, as `close()` would have.
+
+    For a file whose writer died (telephony.reconcile calls this through
+    telephony.media.recording.recover): the data is whatever whole sample frames follow the
+    header; a frame cut short at the end is dropped. True if the file was changed. Raises
+    ValueError for a file that is not a recording of ours (too short, or another format).
+    """
+    with Path(path).open("r+b") as file:
+        header = file.read(_HEADER_BYTES)
+        if len(header) < _HEADER_BYTES:
+            raise ValueError(f"{path}: {len(header)} bytes, too short for a WAV header")
+        fields = list(_HEADER.unpack(header))
+        riff, _, wave_id, fmt, fmt_size, pcm, channels, _, _, block_align, _, data_id, _ = fields
+        ids = (riff, wave_id, fmt, data_id, fmt_size, pcm)
+        if ids != (b"RIFF", b"WAVE", b"fmt ", b"data", 16, 1):
+            raise ValueError(f"{path}: not a canonical PCM WAV file")
+        if block_align != channels * _SAMPLE_BYTES or not block_align:
+            raise ValueError(f"{path}: unexpected block alignment {block_align}")
+        size = file.seek(0, os.SEEK_END)
+        data_bytes = size - _HEADER_BYTES
+        data_bytes = min(data_bytes - data_bytes % block_align, _MAX_DATA_BYTES)
+        data_bytes -= data_bytes % block_align
+        riff_bytes = _HEADER_BYTES - 8 + data_bytes
+        if (fields[1], fields[12], size) == (riff_bytes, data_bytes, _HEADER_BYTES + data_bytes):
+            return False  # closed as it should have been
+        file.truncate(_HEADER_BYTES + data_bytes)
+        fields[1], fields[12] = riff_bytes, data_bytes
+        file.seek(0)
+        file.write(_HEADER.pack(*fields))
+        return True

@@ -109,8 +109,9 @@ def _error(message: dict[str, Any]) -> CarrierWarning:
     # A warning, not the end of the stream (§1.2): 100002 unknown_error, 100003
     # malformed_frame, 100004 invalid_media, 100005 rate_limit_reached.
     payload = _object(message, "payload")
-    summary = f"{payload.get('code')} {payload.get('title')}: {payload.get('detail')}"
-    return CarrierWarning(summary, payload)
+    # Quoted in log lines, so cut short: a peer may send 64 KB of detail in every frame.
+    code, title, detail = (_short(payload.get(key)) for key in ("code", "title", "detail"))
+    return CarrierWarning(f"{code} {title}: {detail}", payload)
 
 
 def _stop(message: dict[str, Any]) -> Stop:
@@ -132,6 +133,11 @@ def _object(message: dict[str, Any], key: str) -> dict[str, Any]:
     """`message[key]` if it is an object, else an empty one: Telnyx's bodies are optional."""
     value = message.get(key)
     return value if isinstance(value, dict) else {}
+
+
+def _short(value: object, limit: int = 100) -> str:
+    text = value if isinstance(value, str) else repr(value)[: limit + 1]
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _int_or_none(*values: object) -> int | None:

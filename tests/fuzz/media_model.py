@@ -75,6 +75,7 @@ class Expected:
 
     def _unknown(self, frame: Frame) -> None:
         self.unknown += 1
+        self._bad()  # counted as a bad frame too: a stream of them is closed
 
     def _connected(self, frame: Frame) -> None:
         if self.auth_pending and not frame.token_ok:

@@ -117,11 +117,20 @@ async def test_a_frame_no_database_can_store_is_malformed_and_the_stream_goes_on
     assert await CallEvent.objects.filter(type="media.stop").aexists()
 
 
-async def test_a_sequence_number_that_jumps_beyond_any_counter_is_recorded_as_capped():
+async def test_a_sequence_number_that_jumps_beyond_any_counter_is_one_late_frame_not_the_end():
+    # It used to become the stream's position: every later frame was late, and missing
+    # counted 10**20 frames.
     media = '{"event": "media", "media": {"chunk": "%s", "payload": "/w=="}}'
-    session, socket = await play(START, media % 1, media % 10**20, STOP)
+    frames = [media % n for n in (1, 10**20, 2, 3, 4)]
+    session, socket = await play(START, *frames, STOP)
     call = await Call.objects.aget(pk=session.call.pk)
-    assert (socket.closes, call.frames_in, call.frames_missing) == ([1000], 2, 2**31 - 1)
+    assert (socket.closes, call.frames_in, call.frames_late, call.frames_missing) == (
+        [1000],
+        5,
+        1,
+        0,
+    )
+    assert session.reorder.released == 4
 
 
 async def test_a_start_after_the_stream_was_refused_starts_nothing():

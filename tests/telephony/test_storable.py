@@ -58,3 +58,24 @@ def test_what_is_not_json_is_a_plain_value_error(text):
 
 def test_utf8_with_a_byte_order_mark_is_read_as_json_loads_reads_it():
     assert storable.loads(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ({"n": float("nan")}, "JSON"),
+        ({"n": float("inf")}, "JSON"),
+        ({"name": "\ud800"}, "surrogate"),
+        ({"occurred_at": "a\x00b"}, "NUL"),
+        ({"a\x00": 1}, "NUL"),
+        ({"when": object()}, "JSON"),
+    ],
+)
+def test_a_value_we_built_is_held_to_the_same_rules_before_it_is_stored(value, why):
+    with pytest.raises(NotStorable, match=why):
+        storable.check(value)
+
+
+def test_a_storable_value_is_returned_as_it_is():
+    value = {"digit": "5", "occurred_at": "2026-01-01T00:00:00Z", "n": [1, 2.5, None]}
+    assert storable.check(value) is value

@@ -5,8 +5,9 @@ Each one sits at the narrowest seam, so phonebridge's code and the SDK's own cod
 * `AgentServer` speaks the agent server's HTTP API over a real socket (uvicorn);
 * `FakeJoin` replaces only `rtc.join`: its connection publishes through the SDK's
   `AudioForwarder` into `PacedLocalTrack` (the Rust track's pacing, around a real
-  `getstream_rtc.LocalAudioTrack`), and emits real 48 kHz `PcmData` "audio" events
-  (stream-bridge.md §4.3).
+  `getstream_rtc.LocalAudioTrack`), and emits real 48 kHz `PcmData` "audio" events in
+  real time, a packet per packet's duration, as remote audio arrives (`RemoteAudioTrack`;
+  stream-bridge.md §3.3, §4.3).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -383,6 +385,7 @@ class FakeRtcConnection(AsyncIOEventEmitter):
         self.published_track: Any = None
         self.leave_calls = 0
         self._forwarding: asyncio.Task[None] | None = None
+        self._remote_tracks: dict[tuple[str, str], RemoteAudioTrack] = {}
 
     async def connect(self) -> None:
         await asyncio.sleep(self._join.connect_seconds)
@@ -412,29 +415,45 @@ class FakeRtcConnection(AsyncIOEventEmitter):
             await asyncio.gather(self._forwarding, return_exceptions=True)
         if self.published is not None:
             await self.published.stop()
+        for track in self._remote_tracks.values():  # leaving drops the remote tracks
+            await track.stop()
 
     # What the SFU would do -----------------------------------------------------------
 
     def remote_audio(
         self, samples_48k: np.ndarray, user_id: str, *, session_id: str = "", packet_ms: int = 20
     ) -> None:
-        """Emit `samples_48k` as decoded Opus packets of `packet_ms`, like the SDK's reader."""
+        """`user_id` says `samples_48k`: queued on that participant's remote track, which
+        hands it over in real time, one decoded `packet_ms` packet every `packet_ms`, after
+        whatever it is still playing (`RemoteAudioTrack`). Returns at once; await
+        `remote_audio_sent()` to know the last packet was emitted."""
+        key = (user_id, session_id or f"{user_id}-session")
+        track = self._remote_tracks.get(key)
+        if track is None:
+            track = self._remote_tracks[key] = RemoteAudioTrack(self, Participant(*key))
+        track.send(samples_48k, packet_ms)
+
+    async def remote_audio_sent(self, timeout: float = 10.0) -> None:
+        """Wait until every remote track has emitted all it was given."""
+        async with asyncio.timeout(timeout):
+            for track in list(self._remote_tracks.values()):
+                await track.sent()
+
+    def receive_packet(self, samples: np.ndarray, participant: Participant, pts: int) -> None:
+        """One decoded packet arrives now: what ConnectionManager._emit_audio emits for each
+        frame `RemoteTrack.next_pcm()` returns (getstream/video/rtc/connection_manager.py)."""
         from getstream.video.rtc import AudioFormat, PcmData
 
-        participant = Participant(user_id, session_id or f"{user_id}-session")
-        step = 48 * packet_ms
-        for start in range(0, len(samples_48k), step):
-            chunk = np.ascontiguousarray(samples_48k[start : start + step], dtype=np.int16)
-            pcm = PcmData(
-                sample_rate=48000,
-                format=AudioFormat.S16,
-                samples=chunk,
-                channels=1,
-                pts=start,
-                time_base=1 / 48000,
-                participant=participant,
-            )
-            self.emit("audio", pcm)
+        pcm = PcmData(
+            sample_rate=48000,
+            format=AudioFormat.S16,
+            samples=np.ascontiguousarray(samples, dtype=np.int16),
+            channels=1,
+            pts=pts,
+            time_base=1 / 48000,
+            participant=participant,
+        )
+        self.emit("audio", pcm)
 
     def joins(self, user_id: str, session_id: str = "") -> None:
         self.emit("participant_joined", ParticipantEvent(Participant(user_id, session_id)))
@@ -448,6 +467,64 @@ class FakeRtcConnection(AsyncIOEventEmitter):
     def custom(self, custom: dict[str, Any], user_id: str = "ai-agent") -> None:
         # A coordinator `custom` event as the SDK emits it: the whole JSON message.
         self.emit("custom", {"type": "custom", "custom": custom, "user": {"id": user_id}})
+
+
+class RemoteAudioTrack:
+    """One remote participant's audio track as the real SDK delivers it: in real time.
+
+    getstream 7.0 emits one `audio` event per frame `getstream_rtc.RemoteTrack.next_pcm()`
+    returns (`ConnectionManager._emit_audio`, getstream/video/rtc/connection_manager.py),
+    and `next_pcm` returns each Opus packet as the network brings it ("decoded in network
+    order as they arrive", stream-bridge.md §3.3). The publisher sends a packet per ptime on
+    its clock: the SDK's paced `AudioStreamTrack` (`_FramePacer`, getstream/video/rtc/
+    audio_track.py: the first frame at once, then one every 20 ms on a grid anchored at the
+    first) and the Rust pacer that copies it. So an agent's half second of speech reaches
+    the phone side over half a second, never in one burst; test_contract.py pins this
+    against the real ConnectionManager fed by a real paced AudioStreamTrack.
+
+    Like a publisher with DTX, the track sends nothing once it has nothing to say; audio
+    given later starts a new grid then. A packet holds the track for its whole duration, so
+    audio given while one is playing waits for the grid: never faster than real time.
+    Network jitter (packets bunching up) is not modelled here; emit with `receive_packet`
+    to make a burst on purpose.
+    """
+
+    def __init__(self, connection: FakeRtcConnection, participant: Participant) -> None:
+        self.connection, self.participant = connection, participant
+        self._packets: deque[tuple[np.ndarray, int]] = deque()  # (samples, packet_ms)
+        self._task: asyncio.Task[None] | None = None
+        self._pts = 0  # the RTP clock: 48 kHz samples since the track began
+
+    def send(self, samples_48k: np.ndarray, packet_ms: int) -> None:
+        step = 48 * packet_ms
+        self._packets.extend(
+            (samples_48k[start : start + step], packet_ms)
+            for start in range(0, len(samples_48k), step)
+        )
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def sent(self) -> None:
+        while self._packets:
+            await asyncio.sleep(0.005)
+
+    async def stop(self) -> None:
+        self._packets.clear()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()  # the first packet at once, as _FramePacer's first frame
+        while self._packets:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            samples, packet_ms = self._packets.popleft()
+            self.connection.receive_packet(samples, self.participant, self._pts)
+            self._pts += 48 * packet_ms
+            due += packet_ms / 1000  # anchored: a late wake is caught up, not carried
+        # The last packet plays for its duration: audio given meanwhile starts after it.
+        await asyncio.sleep(max(0.0, due - loop.time()))
 
 
 class RemoteVoice:
@@ -471,6 +548,7 @@ class RemoteVoice:
         self._queue: list[np.ndarray] = []
         self._task: asyncio.Task[None] | None = None
         self._noise = np.random.default_rng(7)
+        self._pts = 0
 
     def say(self, samples_48k: np.ndarray) -> None:
         self._queue.extend(samples_48k[i : i + 960] for i in range(0, len(samples_48k), 960))
@@ -505,7 +583,10 @@ class RemoteVoice:
             await asyncio.sleep(max(0.0, tick - loop.time()))
 
     def _emit(self, chunk: np.ndarray) -> None:
-        self.connection.remote_audio(chunk, self.user_id, session_id=self.session_id)
+        # This loop is the publisher's clock already: the packet arrives now, unqueued.
+        participant = Participant(self.user_id, self.session_id)
+        self.connection.receive_packet(chunk, participant, self._pts)
+        self._pts += len(chunk)
 
 
 @dataclass

@@ -22,6 +22,8 @@ from telephony.bridges.stream import StreamBridge
 from tests.telephony.bridges.conftest import new_call
 from tests.telephony.bridges.fakes import (
     SDK_FILLS_MISSING,
+    FakeJoin,
+    FakeRtcConnection,
     PacedLocalTrack,
     Participant,
     RecordingSink,
@@ -315,3 +317,66 @@ async def test_the_paced_track_double_ticks_as_the_sdks_own_paced_track():
     assert [bool(frame.any()) for _, frame in double.encoded[:3]] == voiced[:3]
     assert abs(len(double.encoded) - 10) <= 1
     assert 0.17 <= elapsed <= 0.25
+
+
+# The remote audio double against the real ConnectionManager fed by a real paced publisher ----
+
+
+class _PublishedTrack:
+    """A remote track whose packets come off a real paced `AudioStreamTrack`, the clock of
+    the publisher on the far side, with no network between: `next_pcm` returns each frame as
+    `recv()` releases it, and ends after `packets`."""
+
+    track_type = getstream_rtc.TrackType.AUDIO
+
+    def __init__(self, participant: Participant, publisher: Any, packets: int) -> None:
+        self.participant, self._publisher, self._left = participant, publisher, packets
+
+    async def next_pcm(self) -> _Frame | None:
+        if not self._left:
+            return None
+        self._left -= 1
+        frame = await self._publisher.recv()
+        return _Frame(frame.to_ndarray().reshape(-1), frame.sample_rate, 1, frame.pts)
+
+
+async def test_the_remote_audio_double_arrives_in_real_time_as_the_real_sdk_delivers_it(
+    fake_stream, rust
+):
+    from getstream.video.rtc import AudioFormat, AudioStreamTrack, PcmData, join
+
+    loop = asyncio.get_running_loop()
+    voice = tone(1000, 0.3, 48000)  # 15 packets
+    publisher = AudioStreamTrack(sample_rate=48000, pace=True)
+    await publisher.write(PcmData(sample_rate=48000, format=AudioFormat.S16, samples=voice))
+    client = fake_stream.client()
+    real = await join(client.video.call("default", "contract"), "phone-contract")
+    double = FakeRtcConnection(None, "phone-contract", None, FakeJoin())
+    heard: dict[str, list[tuple[float, Any]]] = {"real": [], "double": []}
+    real.on("audio", lambda pcm: heard["real"].append((loop.time(), pcm)))
+    double.on("audio", lambda pcm: heard["double"].append((loop.time(), pcm)))
+    await real.connect()
+
+    # The agent starts talking on both at the same moment.
+    rust[0].calls[0].streams["tracks"].queue.put_nowait(
+        _PublishedTrack(Participant("ai-agent", "agent-1"), publisher, packets=15)
+    )
+    double.remote_audio(voice, "ai-agent", session_id="agent-1")
+    await eventually(lambda: len(heard["real"]) == 15, timeout=3)
+    await double.remote_audio_sent()
+    await real.leave()
+    await double.leave()
+    await client.aclose()
+
+    for side in ("real", "double"):
+        packets = [pcm for _, pcm in heard[side]]
+        assert [(p.sample_rate, p.channels, len(p.samples)) for p in packets] == [
+            (48000, 1, 960)
+        ] * 15
+        assert np.array_equal(np.concatenate([p.samples for p in packets]), voice)
+        assert {p.participant.user_id for p in packets} == {"ai-agent"}
+    offsets = {side: np.array([at for at, _ in heard[side]]) - heard[side][0][0] for side in heard}
+    for side in ("real", "double"):  # one packet per 20 ms, never ahead of real time
+        assert (offsets[side] >= np.arange(15) * 0.02 - 0.002).all(), side
+    assert np.median(np.abs(offsets["double"] - offsets["real"])) <= 0.01
+    assert abs(offsets["double"][-1] - offsets["real"][-1]) <= 0.03

@@ -30,6 +30,7 @@ async def run_downlink(feed) -> RecordingSink:
     await eventually(lambda: sink.utterance_ends)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    await connection.leave()
     return sink
 
 
@@ -77,10 +78,12 @@ async def test_silence_and_comfort_noise_between_utterances_are_not_played():
     connection = FakeRtcConnection(None, "phone", None, FakeJoin())
     connection.on("audio", downlink.put)
     task = asyncio.ensure_future(downlink.run())
-    hiss = np.random.default_rng(3).normal(0, 18, 48000).astype(np.int16)  # about -65 dBFS
-    connection.remote_audio(np.zeros(48000, dtype=np.int16), "ai-agent")
+    hiss = np.random.default_rng(3).normal(0, 18, 24000).astype(np.int16)  # about -65 dBFS
+    connection.remote_audio(np.zeros(24000, dtype=np.int16), "ai-agent")
     connection.remote_audio(hiss, "ai-agent")
+    await connection.remote_audio_sent()  # in real time: a second
     await asyncio.sleep(0.3)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    await connection.leave()
     assert (sink.audio, sink.utterance_ends, sink.interrupts) == ([], 0, 0)

@@ -15,6 +15,7 @@ from typing import Any
 import channels
 import pytest
 from channels.consumer import AsyncConsumer, get_handler_name
+from channels.db import DatabaseSyncToAsync
 
 from telephony.media.consumer import MediaConsumer
 from tests.framework_pins import Pins, drift
@@ -29,8 +30,10 @@ CHANNELS_PINS: Pins = {
     "channels.consumer.AsyncConsumer.__call__": ("4.3.2", "e52238720872dbc3f854519bc971aa7eb41553e63c8729081549ce42465ee419"),
     "channels.utils.await_many_dispatch": ("4.3.2", "30ef889498560da3d72e6a695d2c17cf4a22b4948f2af6d53394343f4aace51d"),
     "channels.layers.get_channel_layer": ("4.3.2", "3064602a661d3ccdbdd3f72731dc48f4dfa9635121d8d9460210f9e63ae10c85"),
-    # Skipped for websocket.receive (its aclose_old_connections and handler lookup).
+    # Skipped for websocket.receive and websocket.connect (its aclose_old_connections and
+    # handler lookup); for the connect, this closes stale connections instead.
     "channels.consumer.AsyncConsumer.dispatch": ("4.3.2", "39f34e7d4fb0f6552de4ade665b943fe78137379702af6b58c79a14c49a75520"),
+    "channels.db.DatabaseSyncToAsync.thread_handler": ("4.3.2", "00f86b58c522f98e24add023ffd40b25cfeab1cc2007cbc003b63a7677f9cfc7"),
     "channels.consumer.get_handler_name": ("4.3.2", "c88c7b7d8763fb61b5864b9ee6eb442f1e3f9d5b42b4f7651622d8c33d384193"),
     # Called directly for every media frame.
     "channels.generic.websocket.AsyncWebsocketConsumer.websocket_receive": ("4.3.2", "165d159d99adfd8ae966d4b3e5e49419163d854cac704ba655bb16e33017fcd1"),
@@ -134,3 +137,12 @@ def test_ours_is_still_a_consumer_whose_send_channels_would_store_as_is():
 
 def test_channels_still_routes_websocket_receive_to_the_handler_our_dispatch_calls():
     assert get_handler_name({"type": "websocket.receive"}) == "websocket_receive"
+
+
+def test_channels_still_routes_websocket_connect_to_the_handler_our_dispatch_calls():
+    assert get_handler_name({"type": "websocket.connect"}) == "websocket_connect"
+
+
+def test_the_connects_database_work_still_closes_stale_connections_itself():
+    # Our dispatch skips Channels' aclose_old_connections for the connect on that promise.
+    assert isinstance(vars(MediaConsumer)["_authorize"], DatabaseSyncToAsync)

@@ -117,3 +117,24 @@ def test_only_the_first_turns_are_kept_but_all_are_counted():
     summary = call.summary()
     assert summary["turn_count"] == MAX_TURNS + 5
     assert len(summary["turns"]) == MAX_TURNS
+
+
+def test_each_turn_says_where_both_sides_spoke_so_the_console_can_draw_them():
+    call = Call()
+    call.play(0.2)  # the recording starts with this first (quiet) caller frame
+    call.play(1.0, caller=True)
+    call.play(0.6)
+    call.play(1.0, agent=True)
+    call.play(0.3, caller=True, agent=True)
+    call.conversation.interrupted()
+    call.play(0.5, caller=True)
+    call.play(0.4)
+    call.play(0.5, agent=True)
+    summary = call.summary()
+    assert summary["recording_from_ms"] == 0
+    first, second = summary["turns"]
+    assert (first["caller_from_ms"], first["caller_to_ms"], first["at_ms"]) == (200, 1200, 1800)
+    assert first["barged_in_at_ms"] == 3100
+    assert first["agent_to_ms"] == 3100  # what was queued when it was cleared is not heard
+    # The barge-in is what the next turn answers.
+    assert (second["caller_from_ms"], second["caller_to_ms"], second["at_ms"]) == (2800, 3600, 4000)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from telephony.media.codecs import get_codec
-from telephony.media.pacing import PacedSender, Pacer, Reframer
+from telephony.media.pacing import MAX_PENDING_MARKS, PacedSender, Pacer, Reframer
 
 FRAME_S = 0.020
 EPS = 1e-5  # the pacer's microsecond tolerance, plus float rounding
@@ -555,6 +555,17 @@ async def test_an_echoed_mark_moves_from_pending_to_played():
     assert list(h.sender.played_marks) == ["a"]
 
 
+async def test_marks_telnyx_never_echoes_are_forgotten_past_a_bound():
+    h = make_harness()
+    for n in range(MAX_PENDING_MARKS + 500):
+        h.sender.mark(f"m{n}")
+    await h.run_to_end()
+    assert len(h.sender.pending_marks) == MAX_PENDING_MARKS
+    assert h.sender.pending_marks[-1] == f"m{MAX_PENDING_MARKS + 499}"
+    assert not h.sender.on_mark_echoed("m0")  # forgotten: its echo is not a play
+    assert h.sender.on_mark_echoed(f"m{MAX_PENDING_MARKS + 499}")
+
+
 async def test_marks_returned_by_clear_do_not_count_as_played():
     h = make_harness()
     h.sender.feed(pcm(160 * 3))
@@ -637,3 +648,141 @@ async def test_the_counters_describe_what_was_sent():
     assert (sender.frames_sent, sender.bytes_sent, sender.first_send_at) == (10, 1600, start)
     assert sender.max_lead_seen_ms == pytest.approx(60)
     assert (sender.underruns, sender.dropped_frames, sender.queued_frames) == (0, 0, 0)
+
+
+# PacedSender: the agent audio lag stays bounded after a stall (issue 13, item 4)
+
+SPEECH, QUIET = 1000, 0  # frame levels far above and below AGENT_SPEECH_DBFS (about 184)
+
+
+class RealTimeSource:
+    """Drives a sender as the echo bridge does on a worker that stalls.
+
+    Frame n is spoken at n * 20 ms and fed in its own batch as soon as the worker runs
+    (MediaSession._on_media); a stall delivers the frames spoken meanwhile all at once when
+    it ends, as a socket does. The far end plays what it gets back to back (Telnyx's playout
+    queue), so a frame's added latency is when it starts playing minus when it was spoken.
+    """
+
+    def __init__(self, h: Harness) -> None:
+        self.h, self.start, self.fed = h, h.time.now, 0
+
+    async def speak(self, levels: list[int], *, stall_s: float = 0.0) -> None:
+        self.h.time.now += stall_s
+        for level in levels:
+            spoken_at = self.start + self.fed * FRAME_S
+            self.h.time.now = max(self.h.time.now, spoken_at)
+            async with self.h.sender.batch():
+                # The frame's number rides in its first sample; the rest sets its level.
+                frame = pcm(160, level)
+                frame[0] = self.fed
+                self.h.sender.feed(frame)
+            self.fed += 1
+
+    def latencies(self) -> dict[int, float]:
+        """Frame number -> added latency (s), for every frame that was sent."""
+        played_until, latency = 0.0, {}
+        for kind, at, payload in self.h.events:
+            if kind == "media":
+                starts = max(at, played_until)
+                played_until = starts + FRAME_S
+                n = int(payload[0])  # type: ignore[index]
+                latency[n] = starts - (self.start + n * FRAME_S)
+        return latency
+
+
+async def stalled_call(
+    max_lag_ms: int | None, stall: list[int], after: list[int]
+) -> RealTimeSource:
+    h = make_harness(max_lead_ms=100, max_lag_ms=max_lag_ms)
+    source = RealTimeSource(h)
+    await source.speak([SPEECH] * 50)
+    # The worker stalls for as long as the stall's frames last: they arrive together at its end.
+    await source.speak(stall, stall_s=len(stall) * FRAME_S)
+    await source.speak(after)
+    await h.run_to_end()  # the far end hears what is still queued
+    return source
+
+
+async def test_without_a_bound_a_stall_adds_its_length_to_the_rest_of_the_call():
+    source = await stalled_call(None, [SPEECH] * 30, [SPEECH] * 100)
+    latency = source.latencies()
+    assert max(latency[n] for n in range(50)) == pytest.approx(0)
+    # The far end ran dry during the stall (600 ms from the last frame before it was fed) and
+    # plays on from its end: everything after it is heard 580 ms late, for the rest of the call.
+    assert [round(latency[n], 6) for n in range(50, 180)] == [0.58] * 130
+    assert source.h.sender.shed_frames == 0
+
+
+async def test_a_stall_longer_than_the_bound_is_shed_back_under_it():
+    source = await stalled_call(200, [SPEECH] * 30, [SPEECH] * 100)
+    latency = source.latencies()
+    after = [latency[n] for n in range(80, 180)]
+    assert max(after) <= 0.200 + EPS
+    assert source.h.sender.lag_ms() <= 200 + EPS * 1000
+
+
+async def test_the_oldest_queued_audio_is_shed_first_and_counted():
+    source = await stalled_call(200, [SPEECH] * 30, [SPEECH] * 100)
+    sender = source.h.sender
+    sent = set(source.latencies())
+    lost = sorted(set(range(source.fed)) - sent)
+    # Five stalled frames fill the lead and five more the bound; the 20 after them push the
+    # oldest queued ones out, one each: frames 55 to 74 are shed, 75 onwards are heard.
+    assert lost == list(range(55, 75))
+    assert sender.shed_frames == len(lost) == 20
+    assert sender.frames_sent + sender.shed_frames == source.fed
+
+
+async def test_silence_is_shed_before_speech_and_drains_the_backlog():
+    # The stall ends in a pause that goes on after it: 25 frames of speech, 5 of silence, then
+    # 10 more of silence and speech again.
+    stall = [SPEECH] * 25 + [QUIET] * 5
+    source = await stalled_call(200, stall, [QUIET] * 10 + [SPEECH] * 90)
+    sender, latency = source.h.sender, source.latencies()
+    lost = set(range(source.fed)) - set(latency)
+    quiet = set(range(75, 90))
+    # Speech is cut only to keep under the bound (the oldest queued, 55 to 69); the pause
+    # is what is shed after that, not the speech queued before it.
+    assert sorted(lost - quiet) == list(range(55, 70))
+    assert {70, 71, 72, 73, 74} <= set(latency)
+    assert sender.shed_frames == len(lost) == 15 + 9
+    # With the backlog drained in the pause, speech after it is heard within the lead.
+    assert max(latency[n] for n in range(90, 180)) <= 0.100 + EPS
+
+
+async def test_the_same_stall_without_a_pause_cuts_more_speech():
+    source = await stalled_call(200, [SPEECH] * 30, [SPEECH] * 100)
+    speech_lost = set(range(130)) - set(source.latencies())
+    assert len(speech_lost) == 20  # against 15 when the stall ended in a pause
+
+
+async def test_an_agent_that_keeps_up_sheds_nothing_and_pays_no_level_check(monkeypatch):
+    h = make_harness(max_lead_ms=100, max_lag_ms=200)
+    checked = []
+    monkeypatch.setattr(type(h.sender._voiced), "reached_by", lambda self, s: checked.append(1))
+    source = RealTimeSource(h)
+    await source.speak([SPEECH, QUIET] * 100)
+    assert h.sender.shed_frames == 0
+    assert checked == []  # measured only when the agent is behind
+    assert max(source.latencies().values()) == pytest.approx(0)
+
+
+async def test_the_bound_leaves_room_for_the_lead_and_a_frame():
+    # A bound under the lead would shed audio the sender queues on purpose.
+    h = make_harness(max_lead_ms=100, max_lag_ms=50)
+    h.sender.feed(pcm(160 * 6, SPEECH))  # the lead and one frame
+    assert (h.sender.queued_frames, h.sender.shed_frames) == (6, 0)
+    h.sender.feed(pcm(160, SPEECH))
+    assert (h.sender.queued_frames, h.sender.shed_frames) == (6, 1)
+
+
+async def test_shedding_keeps_marks_and_utterance_ends():
+    h = make_harness(max_lead_ms=20, max_lag_ms=40)
+    h.sender.feed(pcm(160, SPEECH))
+    h.sender.mark("a")
+    for _ in range(3):
+        h.sender.feed(pcm(160, SPEECH))
+    await h.run_to_end()
+    assert h.sender.shed_frames == 2
+    assert [k for k, _, _ in h.events] == ["mark", "media", "media"]

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from asgiref.sync import sync_to_async
 
 from calls.models import Call
-from telephony.media.recording import CallRecording
+from telephony.media.recording import CallRecording, recover
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +77,49 @@ def test_16khz_audio_we_sent_is_recorded_at_8khz_without_aliasing(tmp_path):
     rate, _, ours = channels(record(8000, 16000, tone(6000, 16000, 16000), tmp_path))
     assert (rate, len(ours)) == (8000, 8000)
     assert np.sqrt(np.mean(ours[400:-400] ** 2)) < 8000 / 100  # -40 dB
+
+
+# A worker killed mid-call (issue 13) ------------------------------------------------------
+
+
+def killed_mid_call(call: Call) -> Path:
+    """What a killed worker leaves: a linked recording whose last chunk outran its header."""
+    recording = CallRecording.open(call, sample_rate=8000, outbound_rate=8000)
+    recording.link(call.pk)
+    recording._wav.write_inbound(tone(440, 4000, 8000))  # flushed, sizes written
+    recording._wav._file.write(b"\x01\x00" * 2 * 1000)  # a chunk, its sizes never written
+    recording._wav._file.flush()
+    return Path(recording._wav.path)
+
+
+def frames_in(path: Path) -> int:
+    with wave.open(str(path)) as wav:
+        return wav.getnframes()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_reconciling_a_call_whose_worker_died_finishes_its_recordings_header(
+    fake_telnyx,
+):
+    from telephony.reconcile import reconcile_call
+
+    telnyx = fake_telnyx()
+    telnyx.responses["/calls/v3:dead"] = [(200, {"data": {"is_alive": False}}, {})]
+    call = await Call.objects.acreate(
+        direction="inbound", status="streaming", call_control_id="v3:dead"
+    )
+    path = await sync_to_async(killed_mid_call)(call)
+    assert frames_in(path) == 4000
+    stale = await Call.objects.aget(pk=call.pk)  # as reconciliation reads it
+    assert stale.recording.name
+    await reconcile_call(stale)
+    assert frames_in(path) == 5000
+
+
+@pytest.mark.django_db
+def test_recover_says_why_it_cannot_and_never_raises(caplog):
+    call = Call.objects.create(direction="inbound", status="ended")
+    assert recover(call) is False  # nothing recorded
+    call.recording.name = "recordings/missing.wav"
+    assert recover(call) is False
+    assert "missing" in caplog.text

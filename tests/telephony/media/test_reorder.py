@@ -123,10 +123,46 @@ def test_flush_of_an_empty_buffer_releases_nothing():
 
 
 def test_a_large_jump_is_cheap_to_skip():
-    buffer: ReorderBuffer[int] = ReorderBuffer(window=0)
+    buffer: ReorderBuffer[int] = ReorderBuffer(window=0, max_jump=10**10)
     buffer.push(2, 2)
     assert buffer.push(10**9, 0) == [0]
     assert buffer.missing == 10**9 - 3
+
+
+def test_one_frame_numbered_far_beyond_the_stream_is_late_and_the_stream_goes_on():
+    buffer: ReorderBuffer[int] = ReorderBuffer(window=3)
+    assert push_all(buffer, [2, 3, 10**20, 4, 5, 6]) == [2, 3, 4, 5, 6]
+    assert (buffer.late, buffer.missing, buffer.released) == (1, 0, 5)
+
+
+def push_each(buffer: ReorderBuffer[int], seqs: list[int]) -> list[int]:
+    return [item for seq in seqs for item in buffer.push(seq, seq)]
+
+
+def test_stray_far_numbers_are_late_alone_in_pairs_and_at_the_end():
+    buffer: ReorderBuffer[int] = ReorderBuffer(window=3)
+    pushed = [2, 3, 10**21, 10**21 + 1, 4, 5, -(10**20)]
+    assert push_each(buffer, pushed) + buffer.flush() == [2, 3, 4, 5]
+    assert (buffer.late, buffer.missing, buffer.duplicate, buffer.released) == (3, 0, 0, 4)
+
+
+def test_a_far_first_number_is_trusted_until_the_real_stream_outnumbers_it():
+    buffer: ReorderBuffer[int] = ReorderBuffer(window=3)
+    assert push_each(buffer, [10**20, 2, 3, 4]) == [10**20]
+    assert push_each(buffer, [5, 6]) == [2, 3, 4, 5, 6]
+    assert (buffer.late, buffer.missing) == (0, 0)
+
+
+def test_a_stream_that_really_was_renumbered_moves_there_after_a_run_of_frames():
+    buffer: ReorderBuffer[int] = ReorderBuffer(window=3)
+    far = 10**20
+    assert push_each(buffer, [2, 3, 5]) == [2, 3]
+    # Four consecutive far numbers: the new numbering. The held 5 goes out first.
+    assert push_each(buffer, [far, far + 1, far + 2]) == []
+    assert buffer.push(far + 3, far + 3) == [5, far, far + 1, far + 2, far + 3]
+    assert push_each(buffer, [far + 4, 6]) == [far + 4]  # 6 is the old numbering's now
+    assert buffer.flush() == []
+    assert (buffer.released, buffer.late, buffer.missing) == (8, 1, 1)  # 6 late, 4 missing
 
 
 def test_window_zero_never_holds_anything():

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from asgiref.sync import sync_to_async
 
-from calls.models import Call
+from calls.models import Call, CallEvent
 from telephony import tasks
 from telephony.bridges.echo import EchoBridge
 from telephony.media.codecs import l16_encode, ulaw_encode
@@ -244,4 +245,194 @@ async def test_an_oversized_text_is_bad_before_it_is_parsed(settings):
     await session.on_message(json.dumps({"event": "stop", "pad": "x" * 100}))
     assert session.inbound.bad_reasons == {"oversized_frame": 1}
     assert not session.finished
+    await finish(session)
+
+
+# What a peer can make us keep (issue 13) ---------------------------------------------------
+
+
+def dtmf(digit: str = "5") -> str:
+    return json.dumps({"event": "dtmf", "dtmf": {"digit": digit}, "occurred_at": "now"})
+
+
+def error(detail: str) -> str:
+    payload = {"code": 100003, "title": "malformed_frame", "detail": detail}
+    return json.dumps({"event": "error", "payload": payload})
+
+
+async def stored(session: MediaSession, event_type: str) -> list[dict]:
+    events = CallEvent.objects.filter(call_id=session.call.pk, type=event_type)
+    return [event.payload async for event in events]
+
+
+async def test_a_flood_of_dtmf_frames_is_capped_per_call_and_the_rest_only_counted(settings):
+    settings.MEDIA_MAX_STORED_DTMF = 10
+    session, _, _ = await new_session()
+    await session.on_message(start())
+    for _ in range(5000):
+        await session.on_message(dtmf())
+    await finish(session)
+    assert len(await stored(session, "media.dtmf")) == 10
+    assert await stored(session, "media.cap_reached") == [{"kind": "dtmf", "cap": 10}]
+    await session.call.arefresh_from_db()
+    assert session.call.media_events_dropped == 4990
+
+
+async def test_error_frames_are_capped_clipped_and_their_log_lines_rate_limited(settings, caplog):
+    settings.MEDIA_MAX_STORED_WARNINGS = 5
+    session, _, _ = await new_session()
+    await session.on_message(start())
+    big = "x" * 60_000
+    with caplog.at_level("INFO", logger="telephony"):
+        for _ in range(2000):
+            await session.on_message(error(big))
+    await finish(session)
+    logged = sum(len(record.getMessage()) for record in caplog.records)
+    assert logged < 10_000  # was 2,000 lines of 60 KB: 120 MB
+    assert session.inbound.carrier_errors == 2000  # every one counted all the same
+    errors = await stored(session, "media.error")
+    assert len(errors) == 5
+    assert all(len(json.dumps(payload)) < 1000 for payload in errors)
+    assert errors[0]["payload"]["code"] == 100003
+    await session.call.arefresh_from_db()
+    assert session.call.media_events_dropped == 1995
+
+
+async def test_unknown_events_are_bad_frames_and_a_stream_of_them_is_closed(settings):
+    settings.MEDIA_MAX_BAD_FRAMES = 3
+    session, socket, _ = await new_session()
+    await session.on_message(start())
+    for n in range(4):
+        await session.on_message(json.dumps({"event": f"nonsense-{n}" + "?" * 10_000}))
+    await tasks.drain()
+    assert session.inbound.bad_reasons == {"unknown_event": 4}
+    assert socket.closes == [1008]
+    details = [p["detail"] for p in await stored(session, "media.bad_frame")]
+    assert len(details) == 4
+    assert all(len(detail) < 120 for detail in details)
+
+
+async def test_a_stored_payload_no_database_could_keep_is_stored_as_the_reason_instead():
+    from telephony.media.session import _store_event
+
+    call = await Call.objects.acreate(direction="inbound", status="streaming")
+    await sync_to_async(_store_event)(call.pk, "media.dtmf", {"occurred_at": "a\x00b"})
+    (payload,) = [e.payload async for e in CallEvent.objects.filter(call=call)]
+    assert "NUL" in payload["unstorable"]
+
+
+# The call's clock, not the peer's (issue 13) ------------------------------------------------
+
+
+async def test_caller_audio_ahead_of_the_calls_clock_is_dropped_not_recorded(settings):
+    settings.RECORD_CALLS = True
+    settings.MEDIA_EARLY_ALLOWANCE_MS = 1000
+    session, _, clock = await new_session()
+    await session.on_message(start())
+    second = ulaw_encode(tone(8000))
+    for seq in range(2, 1002):  # 1,000 one-second frames in 1.8 s
+        await session.on_message(media(seq, second))
+        clock.now += 1.8 / 1000
+    await finish(session)
+    rate, theirs, _ = await asyncio.to_thread(recorded, session, settings)
+    assert len(theirs) / rate <= 1.8 + 1.0 + 1.0  # the time that passed, the allowance, a frame
+    await session.call.arefresh_from_db()
+    assert session.call.frames_in + session.call.frames_early == 1000
+    assert session.call.frames_early >= 996
+
+
+async def test_caller_audio_in_real_time_is_never_early(settings):
+    session, _, clock = await new_session()
+    await session.on_message(start())
+    for seq in range(2, 502):  # ten seconds, a little fast as a real clock may be
+        await session.on_message(media(seq, ulaw_encode(tone(160))))
+        clock.now += 0.0195
+    await finish(session)
+    assert (session.inbound.early, session.inbound.frames) == (0, 500)
+
+
+async def test_a_recording_stops_at_its_cap_stays_a_valid_file_and_the_call_says_so(settings):
+    settings.RECORD_CALLS = True
+    settings.RECORDING_MAX_SECONDS = 1
+    session, _, clock = await new_session()
+    await session.on_message(start())
+    for seq in range(2, 202):  # four seconds
+        await session.on_message(media(seq, ulaw_encode(tone(160))))
+        clock.now += 0.02
+    await finish(session)
+    rate, theirs, _ = await asyncio.to_thread(recorded, session, settings)
+    assert len(theirs) == rate * 1
+    (note,) = await stored(session, "media.recording_capped")
+    assert note["max_seconds"] == 1
+    (stop,) = await stored(session, "media.stop")
+    assert stop["recording_capped"]["max_seconds"] == 1
+    assert session.call.live_media["recording_capped"] is True
+
+
+# Surviving a killed worker (issue 13) -------------------------------------------------------
+
+
+async def test_the_recording_is_linked_to_the_call_as_soon_as_it_opens(settings):
+    settings.RECORD_CALLS = True
+    session, _, _ = await new_session()
+    await session.on_message(start())
+    await tasks.drain()
+    await session.call.arefresh_from_db()
+    assert session.call.recording.name == session.recording.name
+    assert (Path(settings.MEDIA_ROOT) / session.call.recording.name).is_file()
+    await finish(session)
+
+
+async def test_a_second_stream_for_the_call_records_beside_the_first_not_over_it(settings):
+    settings.RECORD_CALLS = True
+    first, _, _ = await new_session()
+    await first.on_message(start())
+    await finish(first)
+    second = MediaSession(
+        call=first.call, bridge=EchoBridge(), transport=Socket(), wire=WIRE, clock=Clock()
+    )
+    await second.on_message(start())
+    await finish(second)
+    assert first.recording is not None
+    assert second.recording is not None
+    assert first.recording.name != second.recording.name
+
+
+async def test_the_live_figures_reach_the_call_every_interval_while_it_streams(settings):
+    settings.MEDIA_SNAPSHOT_SECONDS = 0.05
+    call = await Call.objects.acreate(direction="inbound", status="streaming")
+    socket = Socket()
+    session = MediaSession(call=call, bridge=EchoBridge(), transport=socket, wire=WIRE)
+    await session.on_message(start())
+    for seq in range(2, 22):  # the echo answers each: agent audio goes out too
+        await session.on_message(media(seq, ulaw_encode(tone(160))))
+        await session.on_message(dtmf())
+    for _ in range(100):  # real time: wait for a snapshot
+        await asyncio.sleep(0.02)
+        await call.arefresh_from_db()
+        if call.live_media and call.live_media["frames_in"] == 20:
+            break
+    snapshot = call.live_media
+    assert snapshot is not None
+    assert snapshot["ended"] is False
+    assert (call.frames_in, call.frames_malformed, snapshot["frames_in"]) == (20, 0, 20)
+    assert snapshot["frames_out"] >= 1
+    assert snapshot["agent_dbfs"] is not None
+    assert -20 < snapshot["caller_dbfs"] < -10  # the 440 Hz tone at 8000/32768: -15 dBFS
+    assert snapshot["conversation"]["caller_talk_ms"] >= 0
+    assert "turns" not in snapshot
+    assert {"lead_ms", "underruns", "frames_shed", "frames_early", "updated_at"} <= set(snapshot)
+    assert session.live.written >= 1
+    await finish(session)
+    await call.arefresh_from_db()
+    assert call.live_media["ended"] is True
+    assert call.frames_in == 20
+
+
+async def test_no_snapshot_is_written_while_the_clock_stands_still(settings):
+    settings.MEDIA_SNAPSHOT_SECONDS = 2  # the fake clock's long sleeps never end
+    session, _, _ = await new_session()
+    await session.on_message(start())
+    await yields()
+    assert session.live.written == 0
     await finish(session)

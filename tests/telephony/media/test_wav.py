@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from telephony.media.wav import WavRecorder
+from telephony.media.wav import WavRecorder, repair
 
 RATE = 8000
 
@@ -200,3 +200,67 @@ def test_float_samples_are_refused(tmp_path):
 def test_it_exposes_its_path(tmp_path):
     with WavRecorder(str(tmp_path / "call.wav"), RATE) as recorder:
         assert recorder.path == tmp_path / "call.wav"
+
+
+# Size cap and repair (issue 13) -----------------------------------------------------------
+
+
+def test_a_recording_stops_at_its_cap_and_stays_a_valid_file(tmp_path):
+    path = tmp_path / "call.wav"
+    with WavRecorder(path, RATE, max_seconds=1) as recorder:
+        for n in range(100):  # two seconds, each side
+            recorder.write_outbound(ramp(160, start=n))
+            recorder.write_inbound(ramp(160, start=n))
+        assert recorder.capped
+    params, left, _right = read_wav(path)
+    assert params.nframes == RATE
+    assert left[:160].tolist() == ramp(160, start=0).tolist()
+    assert path.stat().st_size == 44 + RATE * 4
+
+
+def test_without_a_cap_the_wav_formats_own_limit_still_holds(tmp_path):
+    recorder = WavRecorder(tmp_path / "call.wav", 48000)
+    assert recorder.max_frames * 4 + 36 <= 2**32 - 1
+    recorder.close()
+
+
+def kill_mid_write(path: Path, *, cut: int) -> bytes:
+    """A file as a killed worker leaves it: chunks flushed, then data past the header's sizes
+    (written, but the sizes never rewritten), the last sample frame `cut` bytes short."""
+    recorder = WavRecorder(path, RATE)
+    recorder.write_inbound(ramp(4000))  # one flush of half a second
+    recorder._file.write(ramp(2 * 800).astype("<i2").tobytes()[: 4 * 800 - cut])
+    recorder._file.flush()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("cut", [0, 1, 3])
+def test_repair_rewrites_the_sizes_from_the_files_length(tmp_path, cut):
+    path = tmp_path / "call.wav"
+    before = kill_mid_write(path, cut=cut)
+    assert read_wav(path)[0].nframes == 4000  # the header undercounts what is there
+    assert repair(path) is True
+    params, left, _ = read_wav(path)
+    whole = 800 if cut == 0 else 799
+    assert params.nframes == 4000 + whole
+    assert left[:4000].tolist() == ramp(4000).tolist()
+    assert path.read_bytes()[44:] == before[44 : 44 + (4000 + whole) * 4]
+    assert repair(path) is False  # a second time there is nothing to do
+
+
+def test_repair_leaves_a_properly_closed_file_alone(tmp_path):
+    path = tmp_path / "call.wav"
+    with WavRecorder(path, RATE) as recorder:
+        recorder.write_inbound(ramp(100))
+    before = path.read_bytes()
+    assert repair(path) is False
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"", b"RIFF", b"x" * 100])
+def test_repair_refuses_what_is_not_one_of_our_recordings(tmp_path, content):
+    path = tmp_path / "call.wav"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"short|canonical"):
+        repair(path)
+    assert path.read_bytes() == content

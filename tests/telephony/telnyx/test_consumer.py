@@ -87,6 +87,16 @@ def start(encoding: str = "PCMU", rate: int = 8000) -> str:
     )
 
 
+async def send_in_real_time(communicator: WebsocketCommunicator, frames: list[str]) -> None:
+    """Send `frames` as Telnyx sends a caller's media: one 20 ms frame every 20 ms, on its
+    own clock (telnyx-protocol.md 1.2; RTP ptime 20), never in a burst."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for i, text in enumerate(frames):
+        await asyncio.sleep(max(0.0, start + i * 0.02 - loop.time()))
+        await communicator.send_to(text_data=text)
+
+
 async def open_stream(call: Call, token: str, *, headers=None) -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(
         APP, f"/telnyx/media/{call.pk}/{token}", headers=headers or []
@@ -347,11 +357,13 @@ async def test_stop_closes_the_socket_and_saves_a_valid_two_channel_recording(se
     call, token = await new_call()
     communicator = await open_stream(call, token)
     await communicator.send_to(text_data=start())
-    for i in range(25):
-        await communicator.send_to(text_data=media(i + 2, ulaw_encode(tone(160, start=i * 160))))
+    await send_in_real_time(
+        communicator, [media(i + 2, ulaw_encode(tone(160, start=i * 160))) for i in range(25)]
+    )
     await received_media(communicator, 25)
     await stop(communicator)
     await call.arefresh_from_db()
+    assert (call.frames_out, call.frames_shed) == (25, 0)  # real time in, nothing shed
     path = Path(settings.MEDIA_ROOT) / call.recording.name
     with wave.open(str(path)) as wav:
         assert (wav.getnchannels(), wav.getframerate(), wav.getsampwidth()) == (2, 8000, 2)
@@ -519,13 +531,14 @@ async def test_media_before_start_is_counted():
     assert stop_event.payload["bad_frames"] == {"media_before_start": 1}
 
 
-async def test_unknown_events_are_counted_but_not_bad():
+async def test_unknown_events_are_counted_as_bad_frames():
     call, token = await new_call()
     communicator = await open_stream(call, token)
     await communicator.send_to(text_data=json.dumps({"event": "telepathy"}))
     await stop(communicator)
     stop_event = await CallEvent.objects.aget(call=call, type="media.stop")
-    assert (stop_event.payload["unknown_events"], stop_event.payload["bad_frames"]) == (1, {})
+    # Issue 13: an unknown event is a bad frame, so a flood of them meets the bad-frame limit.
+    assert stop_event.payload["bad_frames"] == {"unknown_event": 1}
 
 
 async def test_binary_frames_are_bad_input():

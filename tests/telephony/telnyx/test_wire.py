@@ -166,6 +166,13 @@ def test_mark_echoes_carry_their_name():
     assert parse({"event": "mark"}) == Mark("")
 
 
+def test_an_error_frames_summary_quotes_at_most_a_little_of_each_field():
+    payload = {"code": ["x"] * 10_000, "title": "t" * 60_000, "detail": "d" * 60_000}
+    warning = parse({"event": "error", "payload": payload})
+    assert len(warning.summary) < 350  # it goes into log lines
+    assert warning.payload == payload  # the session clips what it stores
+
+
 def test_an_error_frame_is_a_warning_with_its_payload():
     payload = {"code": 100003, "title": "malformed_frame", "detail": "too short"}
     assert parse({"event": "error", "payload": payload}) == CarrierWarning(

@@ -1,0 +1,149 @@
+"""A streaming call's figures as they stand, written to the call every MEDIA_SNAPSHOT_SECONDS.
+
+While a call streams, its counters would otherwise live only in the worker's memory until the
+end: a worker killed mid-call lost them all. `LiveSnapshots` writes them, one UPDATE per call
+per interval from its own task (never per frame, never in the frame loop's way): the call's
+media columns (telephony.media.stats.call_fields), its conversation so far, and a snapshot in
+`Call.live_media` for the console. The last snapshot is written with the final statistics.
+
+`Call.live_media` holds (every key may be missing in a row written by an older version):
+
+- `updated_at`: when the snapshot was taken (ISO 8601, UTC); `streaming_s`: seconds since
+  the stream's `start`; `ended`: true in the snapshot written when the stream ended.
+- `caller_dbfs`, `agent_dbfs`: the level of the caller's latest 20 ms frame and of the latest
+  frame we sent them, in dBFS (0 is full scale, -96 digital silence; null before any).
+- `frames_in`, `frames_out`, `frames_malformed`, `frames_missing`, `frames_late`: as the
+  call's columns of the same names; `underruns`: agent audio that ran dry mid-utterance.
+- `lead_ms`: how far the audio we sent is ahead of its playout now; `max_lead_ms`: the most.
+- `frames_shed`, `frames_early`, `media_events_dropped`: what was refused (the columns).
+- `recording_capped`: the recording reached RECORDING_MAX_SECONDS and stopped.
+- `conversation`: telephony.media.conversation's summary without its list of turns
+  (`turn_count`, `latency_p50_ms`, `latency_max_ms`, `caller_talk_ms`, `agent_talk_ms`,
+  `caller_interruptions`, `agent_interruptions`, `long_silences`, `longest_silence_ms`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from calls.models import Call
+from telephony import storable
+
+logger = logging.getLogger(__name__)
+
+SILENCE_DBFS = -96.0  # 16-bit audio's floor: what digital silence is reported as
+_FULL_SCALE_SQUARED = 32768.0**2
+
+
+def dbfs(samples: np.ndarray | None) -> float | None:
+    """The level of int16 `samples` (their mean square) in dBFS, None for no samples."""
+    if samples is None or not len(samples):
+        return None
+    frame = samples.astype(np.float64)
+    mean_square = float(np.dot(frame, frame)) / len(frame)
+    if mean_square <= 0:
+        return SILENCE_DBFS
+    return round(max(10 * math.log10(mean_square / _FULL_SCALE_SQUARED), SILENCE_DBFS), 1)
+
+
+def snapshot(
+    *,
+    fields: dict[str, Any],
+    conversation: dict[str, Any],
+    streaming_s: float | None,
+    caller: np.ndarray | None,
+    agent: np.ndarray | None,
+    lead_ms: float,
+    recording_capped: bool,
+    ended: bool = False,
+) -> dict[str, Any]:
+    """`Call.live_media` (the keys are listed above), from the call's columns `fields`."""
+    counters = (
+        "frames_in",
+        "frames_out",
+        "frames_malformed",
+        "frames_missing",
+        "frames_late",
+        "underruns",
+        "max_lead_ms",
+        "frames_shed",
+        "frames_early",
+        "media_events_dropped",
+    )
+    return {
+        "updated_at": timezone.now().isoformat(),
+        "streaming_s": None if streaming_s is None else round(streaming_s, 1),
+        "ended": ended,
+        "caller_dbfs": dbfs(caller),
+        "agent_dbfs": dbfs(agent),
+        **{name: fields.get(name, 0) for name in counters},
+        "lead_ms": round(lead_ms),
+        "recording_capped": recording_capped,
+        "conversation": {k: v for k, v in conversation.items() if k != "turns"},
+    }
+
+
+class LiveSnapshots:
+    """Writes `build()`'s columns to the call every `interval` seconds until `stop()`."""
+
+    def __init__(
+        self,
+        call_id: uuid.UUID,
+        build: Callable[[], dict[str, Any]],
+        *,
+        interval: float,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._call_id = call_id
+        self._build = build
+        self._interval = interval
+        self._sleep = sleep
+        self._task: asyncio.Task[None] | None = None
+        self._writing = False
+        self._stopping = False
+        self.written = 0
+
+    def start(self) -> None:
+        if self._interval > 0 and self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        """Stop writing. An UPDATE under way is awaited, not abandoned: it must not land
+        after the final statistics and overwrite them with older figures."""
+        self._stopping = True
+        task = self._task
+        if task is None:
+            return
+        if not self._writing:
+            task.cancel()  # it is asleep: nothing of it reaches the database any more
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            await self._sleep(self._interval)
+            if self._stopping:
+                return
+            # Built here, on the loop, between two frames; written from the database thread.
+            columns = self._build()
+            self._writing = True
+            try:
+                await sync_to_async(_write)(self._call_id, columns)
+                self.written += 1
+            except Exception:  # a database blip must not end the stream; the next one retries
+                logger.warning("could not store the call's live media figures", exc_info=True)
+            finally:
+                self._writing = False
+
+
+def _write(call_id: uuid.UUID, columns: dict[str, Any]) -> None:
+    storable.check(columns["live_media"])
+    Call.objects.filter(pk=call_id).update(**columns)
