@@ -91,6 +91,15 @@ class Carrier(abc.ABC):
         """Ring `call.to_number` from `call.from_number`, streaming to the URL for `token`."""
 
     @abc.abstractmethod
+    async def reject(self, *, call: Call, busy: bool = True) -> None:
+        """Refuse a ringing inbound call: the caller hears a busy tone (`busy`), or is told
+        the call was rejected."""
+
+    @abc.abstractmethod
+    async def start_stream(self, *, call: Call, token: str) -> None:
+        """Stream an answered call's audio (again) to the media URL for `token`."""
+
+    @abc.abstractmethod
     async def hang_up(self, *, call: Call) -> None: ...
 
     @abc.abstractmethod

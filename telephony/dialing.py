@@ -6,6 +6,7 @@ telephony.actions) so that imports only ever point downhill.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -22,12 +23,28 @@ AMD_MODES = ("detect", "detect_beep", "detect_words", "greeting_end", "premium")
 
 
 class CallFailed(Exception):
-    """The carrier refused to dial; the failure is recorded on `call`."""
+    """The carrier refused to dial, or never answered; the failure is recorded on `call`."""
 
     def __init__(self, call: Call, error: CarrierError) -> None:
-        super().__init__(error.for_humans())
+        super().__init__(dial_failure(error))
         self.call = call
         self.error = error
+
+
+def dial_failure(error: CarrierError) -> str:
+    """What the operator reads: "refused" only when the carrier answered with a client error;
+    a server error is the carrier's own failure; no HTTP answer at all (a timeout, a refused
+    connection) is "no response", since the carrier never saw or never judged the dial."""
+    if error.status_code is None:
+        why = _WHY.search(str(error))
+        return f"No response from {error.carrier} when dialing ({why[1] if why else error})."
+    if error.status_code >= 500:
+        return f"{error.carrier} could not place the call: {error.for_humans()}"
+    return f"{error.carrier} refused the call: {error.for_humans()}"
+
+
+# The transport error's name, at the end of a no-response message: "… (ConnectError)".
+_WHY = re.compile(r"\(([^()]+)\)\s*$")
 
 
 async def place_call(
@@ -52,22 +69,28 @@ async def place_call(
                 call=call, token=token, amd=amd, timeout_secs=timeout_secs
             )
         except CarrierError as exc:
-            await sync_to_async(call.mark_failed)(reason=f"dial failed: {exc.for_humans()}")
+            await sync_to_async(call.mark_failed)(reason=dial_failure(exc))
             _stop_preparation(call)
             raise CallFailed(call, exc) from exc
         await sync_to_async(_attach_ids)(call, dialed)
     return call
 
 
+# Critical, like call control: one task per operator's dial, so never a storm, and a dial
+# whose agent was never prepared (or never dismissed) would fail, or leak, unseen.
+
+
 def _start_preparation(call: Call) -> None:
     """The agent gets ready while the phone rings."""
     if prepares_ahead(call):
-        tasks.spawn(preparation.prepare(call_id=call.pk), name=f"prepare:{call.pk}")
+        tasks.spawn(preparation.prepare(call_id=call.pk), name=f"prepare:{call.pk}", critical=True)
 
 
 def _stop_preparation(call: Call) -> None:
     if prepares_ahead(call):
-        tasks.spawn(preparation.teardown(call_id=call.pk), name=f"teardown:{call.pk}")
+        tasks.spawn(
+            preparation.teardown(call_id=call.pk), name=f"teardown:{call.pk}", critical=True
+        )
 
 
 def _create_outbound(

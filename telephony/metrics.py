@@ -9,6 +9,7 @@ they are right however many workers there are.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import os
 from typing import Any
 
@@ -71,6 +72,11 @@ MEDIA_UNDERRUNS = Counter(
     "phonebridge_media_underruns_total",
     "Times the caller's playout ran dry while the agent was speaking.",
 )
+BACKGROUND_TASKS_DROPPED = Counter(
+    "phonebridge_background_tasks_dropped_total",
+    "Best-effort background work refused because MAX_BACKGROUND_TASKS were running "
+    "(call control is never refused).",
+)
 BRIDGE_JOIN_SECONDS = Histogram(
     "phonebridge_bridge_join_seconds",
     "Time for the bridge to join the agent's call.",
@@ -88,6 +94,31 @@ BARGE_IN_REACTION_SECONDS = Histogram(
     "From the caller starting to talk over the agent to the agent's audio being cleared.",
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0),
 )
+
+
+# Telnyx error codes worth a label of their own (telnyx-protocol.md §3.1); any other code a
+# response carries (or forges) is counted as "other", so the metric cannot grow unbounded.
+KNOWN_ERROR_CODES = frozenset(
+    {
+        "90018", "90015", "90034", "90020", "90031", "90045", "90040", "90054", "90061",
+        "90103", "10004", "10015", "10016", "10032", "10033", "10005", "10007", "10009",
+        "10028", "10011",
+    }
+)  # fmt: skip
+
+
+def error_code_label(code: str, status_code: int | None) -> str:
+    """A bounded label for a failed command: a known Telnyx code, else the HTTP status class
+    ("http_4xx"), "timeout" when nothing answered, or "other"."""
+    if code in KNOWN_ERROR_CODES:
+        return code
+    if code:
+        return "other"
+    if status_code is None:
+        return "timeout"
+    if 100 <= status_code <= 599:
+        return f"http_{status_code // 100}xx"
+    return "other"
 
 
 def event_label(event_type: str) -> str:
@@ -154,11 +185,39 @@ class _ProcessMetrics(Collector):
 
 
 def allowed(request: HttpRequest) -> bool:
+    """A set METRICS_TOKEN is required; without one, the client address must be allowed.
+
+    Behind a proxy on the same host (BEHIND_TLS_PROXY) every request comes from loopback,
+    so loopback addresses are not trusted there: they would open /metrics to the world.
+    """
     token = settings.METRICS_TOKEN
-    header = request.headers.get("Authorization", "")
-    if token and hmac.compare_digest(header, f"Bearer {token}"):
-        return True
-    return request.META.get("REMOTE_ADDR") in settings.METRICS_ALLOWED_IPS
+    if token:
+        return _bearer_matches(request.headers.get("Authorization", ""), token)
+    address = request.META.get("REMOTE_ADDR") or ""
+    if _behind_proxy() and _is_loopback(address):
+        return False
+    return address in settings.METRICS_ALLOWED_IPS
+
+
+def _bearer_matches(header: str, token: str) -> bool:
+    # Bytes on both sides: compare_digest refuses non-ASCII str, and a header may hold any
+    # byte (WSGI/ASGI hand it over as latin-1 text).
+    expected = f"Bearer {token}".encode()
+    return hmac.compare_digest(header.encode("latin-1", errors="replace"), expected)
+
+
+def _behind_proxy() -> bool:
+    # settings.py sets SECURE_PROXY_SSL_HEADER exactly when BEHIND_TLS_PROXY is on.
+    return bool(getattr(settings, "SECURE_PROXY_SSL_HEADER", None))
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is loopback too
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -4,9 +4,13 @@ A call is live in the database until a webhook or the media session says otherwi
 worker holding its media socket died, or a webhook was lost for good, the call would look
 live forever. Live media sessions touch their call every HEARTBEAT_SECONDS
 (telephony.media.heartbeat), and webhooks do on every event, so a live call that has been
-quiet for RECONCILE_IDLE_SECONDS has no stream anywhere. For each, we ask its carrier (Telnyx: `GET /calls/{id}`, available until 10 minutes
-after the end): a call still alive there is an orphan and is hung up; the others are closed
-with the reason recorded.
+quiet for RECONCILE_IDLE_SECONDS has no stream anywhere. For each, we ask its carrier
+(Telnyx: `GET /calls/{id}`, available until 10 minutes after the end): a call still alive
+there is an orphan and is hung up; the others are closed with the reason recorded.
+
+Minutes are too long for a caller whose stream died with its worker, though: the carrier
+says so at once (Telnyx's `streaming.stopped`), and `recover_stream` answers that within
+seconds, by streaming again to a fresh token or, failing that, with the apology.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -25,6 +30,8 @@ from calls.models import Call, CallEvent
 from telephony import actions
 from telephony.carrier import CallState, CarrierError, carrier_for
 from telephony.log_context import call_context
+from telephony.media.recording import recover as recover_recording
+from telephony.tasks import call_control
 
 logger = logging.getLogger(__name__)
 
@@ -78,22 +85,24 @@ async def _hang_up_orphan(call: Call) -> Reconciled:
         await actions.hang_up(call=call)  # a call already over is closed there
     except CarrierError as exc:
         return Reconciled(str(call.pk), "skipped", exc.for_humans())
-    # The call.hangup webhook will bring Telnyx's cause; until then, say why.
+    # The call.hangup webhook will bring Telnyx's cause, which replaces ours (Call.mark_ended).
     await sync_to_async(call.mark_ended)(
-        at=timezone.now(), cause="reconciled", source="phonebridge"
+        at=timezone.now(), cause=Call.RECONCILED_CAUSE, source="phonebridge"
     )
     return await _done(call, "hung up", reason)
 
 
 async def _close(call: Call, reason: str) -> Reconciled:
     await sync_to_async(call.mark_ended)(
-        at=timezone.now(), cause="reconciled", source="phonebridge"
+        at=timezone.now(), cause=Call.RECONCILED_CAUSE, source="phonebridge"
     )
     return await _done(call, "closed", reason)
 
 
 async def _done(call: Call, action: str, reason: str) -> Reconciled:
     logger.info("%s: %s", action, reason)
+    # Its media session never finished (its worker died): finish the recording's header.
+    await sync_to_async(recover_recording)(call)
     await sync_to_async(CallEvent.note)(
         call.pk,
         source=CallEvent.Source.SYSTEM,
@@ -129,3 +138,74 @@ async def _periodically() -> None:
         except Exception:  # the loop must survive a database or Telnyx outage
             logger.exception("reconciliation failed; will try again")
         await asyncio.sleep(settings.RECONCILE_INTERVAL * random.uniform(0.8, 1.2))
+
+
+# Lost streams -------------------------------------------------------------------------
+
+# How long a media session may take to record its end after the carrier said the stream
+# stopped (its stop frame and the webhook race; the session closes its bridge first). A
+# worker that died records nothing, so this is also how long a lost stream waits: the restart
+# still reaches Telnyx well within 5 s of its streaming.stopped.
+STREAM_END_GRACE_SECONDS = 2.0
+STREAM_END_POLL_SECONDS = 0.2
+MAX_STREAM_RESTARTS = 3
+# The end reasons a media session records (telephony.media.session and consumer) when its
+# stream went away under it: the socket closed without the carrier's `stop`, the consumer
+# failed, or the carrier's streaming.stopped reached us while the socket still looked open.
+# Any other recorded end was a `stop` frame (a hangup) or the session's own decision (a bad
+# peer, a hangup, a wrong token), which a new stream would not mend.
+LOST_STREAM_ENDS = ("socket closed", "media consumer failed", "stop requested")
+
+
+@dataclass(frozen=True)
+class _StreamEnd:
+    settled: bool  # nothing more will be learnt by waiting
+    lost: str = ""  # why the stream counts as lost, or "" when there is nothing to do
+
+
+@call_control
+async def recover_stream(*, call_id: uuid.UUID, stopped_at: datetime) -> str:
+    """The carrier stopped a live call's stream at `stopped_at`. Unless its media session
+    ended normally, or the call is ending anyway, stream again with a fresh token (at most
+    MAX_STREAM_RESTARTS times), or apologise and hang up. Returns what was done."""
+    with call_context(call_id):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STREAM_END_GRACE_SECONDS
+        while True:
+            end = await sync_to_async(_stream_end)(call_id, stopped_at)
+            if end.settled or loop.time() >= deadline:
+                break
+            await asyncio.sleep(STREAM_END_POLL_SECONDS)
+        if not end.lost:
+            return "nothing"
+        call = await Call.objects.aget(pk=call_id)
+        if not call.is_live:
+            return "nothing"
+        restarts = await CallEvent.objects.filter(call_id=call_id, type="media.restarted").acount()
+        if restarts >= MAX_STREAM_RESTARTS:
+            reason = f"{end.lost}; given up after {restarts} restarts"
+            await actions.apologize_and_hang_up(call=call, reason=reason)
+            return "apologised"
+        return "restarted" if await actions.start_stream(call=call, reason=end.lost) else "failed"
+
+
+def _stream_end(call_id: uuid.UUID, stopped_at: datetime) -> _StreamEnd:
+    call = Call.objects.get(pk=call_id)
+    if call.status not in (Call.Status.ANSWERED, Call.Status.STREAMING):
+        return _StreamEnd(settled=True)  # over, or never had a stream to lose
+    events = CallEvent.objects.filter(call_id=call_id)
+    if events.filter(type="media.restarted", occurred_at__gte=stopped_at).exists():
+        return _StreamEnd(settled=True)  # about a stream that has since been replaced
+    claimed = call.media_token_used_at
+    if claimed is None:
+        return _StreamEnd(settled=True, lost="media stream stopped before a socket reached us")
+    end = (
+        events.filter(type="media.stop", received_at__gte=claimed).order_by("-received_at").first()
+    )
+    if end is None:
+        # Not recorded yet, or never will be: the worker that held the socket died.
+        return _StreamEnd(settled=False, lost="media stream lost: its session never ended")
+    reason = str(end.payload.get("reason") or "")
+    if reason.startswith(LOST_STREAM_ENDS):
+        return _StreamEnd(settled=True, lost=f"media stream lost ({reason})")
+    return _StreamEnd(settled=True)

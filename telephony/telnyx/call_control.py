@@ -13,8 +13,8 @@ from django.conf import settings
 
 from calls.models import Call
 from telephony.carrier import CallState, Carrier, DialedCall
-from telephony.public_host import public_url
-from telephony.telnyx.client import TelnyxError, encode_client_state, get_client
+from telephony.public_host import PublicHostUnknown, ensure_public_host, public_url
+from telephony.telnyx.client import RejectCause, TelnyxError, encode_client_state, get_client
 
 # GET /calls/{id} answers these (or 404) once Telnyx has forgotten the call, 10 minutes after
 # its end.
@@ -41,8 +41,11 @@ def stream_params(call: Call, token: str, *, for_answer: bool = False) -> dict[s
     }
     if settings.STREAM_CODEC:
         params["stream_codec"] = settings.STREAM_CODEC
-    if settings.MEDIA_AUTH_HEADER_REQUIRED and not for_answer:
-        # Sent back by Telnyx as the x-telnyx-streaming-auth-token header (§1.1).
+    if not for_answer:
+        # Wherever Telnyx takes it (dial, streaming_start; not answer, §1.1), the token also
+        # goes as stream_auth_token: Telnyx sends it back as the x-telnyx-streaming-auth-token
+        # upgrade header, which the consumer checks when present (and requires with
+        # MEDIA_AUTH_HEADER_REQUIRED). The client stores both fields redacted.
         params["stream_auth_token"] = token
     # Answer has no sampling-rate field (§1.7); L16 is 16 kHz on dial and streaming_start.
     if codec == "L16" and not for_answer:
@@ -61,6 +64,7 @@ class TelnyxCallControl(Carrier):
         """
         call_control_id = _call_control_id(call, "answer")
         client_state = encode_client_state(str(call.id))
+        await _learn_public_host()
         if settings.MEDIA_AUTH_HEADER_REQUIRED:
             await get_client().answer(call_control_id, call=call, client_state=client_state)
             await get_client().streaming_start(
@@ -77,6 +81,7 @@ class TelnyxCallControl(Carrier):
     async def dial(
         self, *, call: Call, token: str, amd: str | None, timeout_secs: int | None
     ) -> DialedCall:
+        await _learn_public_host()
         params: dict[str, Any] = {
             "connection_id": settings.TELNYX_CALL_CONTROL_APP_ID,
             "to": call.to_number,
@@ -87,6 +92,19 @@ class TelnyxCallControl(Carrier):
             **stream_params(call, token),
         }
         return await get_client().dial(call=call, **params)
+
+    async def reject(self, *, call: Call, busy: bool = True) -> None:
+        cause: RejectCause = "USER_BUSY" if busy else "CALL_REJECTED"
+        await get_client().reject(_call_control_id(call, "reject"), call=call, cause=cause)
+
+    async def start_stream(self, *, call: Call, token: str) -> None:
+        await _learn_public_host()
+        await get_client().streaming_start(
+            _call_control_id(call, "streaming_start"),
+            call=call,
+            client_state=encode_client_state(str(call.id)),
+            **stream_params(call, token),
+        )
 
     async def hang_up(self, *, call: Call) -> None:
         await get_client().hangup(_call_control_id(call, "hangup"), call=call)
@@ -124,6 +142,15 @@ class TelnyxCallControl(Carrier):
                 return CallState.FORGOTTEN
             raise
         return CallState.ALIVE if state.get("is_alive") else CallState.ENDED
+
+
+async def _learn_public_host() -> None:
+    """Before building a media URL: ngrok's API is asked off the event loop (in a thread),
+    and no public host means no command, with the reason an operator can act on."""
+    try:
+        await ensure_public_host()
+    except PublicHostUnknown as exc:
+        raise TelnyxError(str(exc)) from exc
 
 
 def _call_control_id(call: Call, command: str) -> str:

@@ -17,7 +17,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -26,6 +26,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from calls.models import Call, TelnyxCommand
+from calls.redaction import redact, redact_text
 from telephony import metrics
 from telephony.carrier import CarrierError, DialedCall
 from telephony.http import json_object
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_BACKOFF_SECONDS = 4.0
 ALREADY_ENDED = "90018"
-SECRET_FIELDS = frozenset({"stream_auth_token", "sip_auth_password", "api_key"})
+RejectCause = Literal["CALL_REJECTED", "USER_BUSY"]
 
 
 class TelnyxError(CarrierError):
@@ -160,7 +161,8 @@ class TelnyxClient:
                 command_id=command_id,
                 method=method,
                 path=path,
-                request_body=_without_secrets(body or {}),
+                # The stream URL's token is a capability to the call's audio: never stored.
+                request_body=redact(body or {}),
             )
         except DatabaseError:
             # The command matters more than its log line: send it even if the log is down.
@@ -199,8 +201,8 @@ class TelnyxClient:
             return  # reads (GET) are not commands
         metrics.TELNYX_COMMAND_SECONDS.labels(log.name).observe(time.monotonic() - started)
         if error is not None and not error.already_ended:
-            code = error.code or (str(error.status_code) if error.status_code else "timeout")
-            metrics.TELNYX_COMMAND_ERRORS.labels(log.name, code[:16]).inc()
+            code = metrics.error_code_label(error.code, error.status_code)
+            metrics.TELNYX_COMMAND_ERRORS.labels(log.name, code).inc()
 
     # Call commands -------------------------------------------------------------------
     # Reference: https://developers.telnyx.com/api-reference/call-commands
@@ -220,6 +222,14 @@ class TelnyxClient:
 
     async def hangup(self, call_control_id: str, **params: Any) -> dict[str, Any]:
         return await self._action(call_control_id, "hangup", **params)
+
+    async def reject(
+        self, call_control_id: str, *, cause: RejectCause, **params: Any
+    ) -> dict[str, Any]:
+        # Reference: https://developers.telnyx.com/api-reference/call-commands/reject-a-call
+        # Only a ringing (parked) inbound call can be rejected; the caller then hears a busy
+        # tone (USER_BUSY) or the network's "call rejected" (CALL_REJECTED).
+        return await self._action(call_control_id, "reject", cause=cause, **params)
 
     async def transfer(self, call_control_id: str, *, to: str, **params: Any) -> dict[str, Any]:
         return await self._action(call_control_id, "transfer", to=to, **params)
@@ -303,6 +313,12 @@ class TelnyxClient:
         found = await self._list("phone_numbers", {"filter[phone_number]": phone_number})
         return found[0] if found else None
 
+    async def list_phone_numbers(self) -> list[str]:
+        """The account's numbers, E.164 (the Dial page's "From" choices)."""
+        # Reference: https://developers.telnyx.com/api/numbers/list-phone-numbers
+        found = await self._list("phone_numbers", {})
+        return [str(n["phone_number"]) for n in found if n.get("phone_number")]
+
     async def update_phone_number(self, number_id: str, **fields: Any) -> dict[str, Any]:
         data = await self.request(
             "PATCH", f"phone_numbers/{number_id}", name="update_phone_number", json=fields
@@ -336,7 +352,9 @@ def _error_from(response: httpx.Response, name: str) -> TelnyxError:
     errors = json_object(response).get("errors")
     first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
     code, title = str(first.get("code") or ""), str(first.get("title") or "")
-    detail = str(first.get("detail") or "")
+    # Telnyx may quote our request back (a stream_url it refused): the token must not reach
+    # the command log, the call's failure reason or an operator's message.
+    detail = redact_text(str(first.get("detail") or ""))
     summary = f"{name}: HTTP {response.status_code}"
     if code or title:
         summary += f", Telnyx error {code} {title}".rstrip()
@@ -361,10 +379,6 @@ def _retry_after(response: httpx.Response) -> float | None:
         except ValueError:
             continue
     return None
-
-
-def _without_secrets(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("***" if k in SECRET_FIELDS else v) for k, v in body.items()}
 
 
 _clients: LoopLocal[TelnyxClient] = LoopLocal()

@@ -11,6 +11,7 @@ Call's monotonic transitions, so the final state does not depend on the order.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import uuid
@@ -24,7 +25,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from calls.models import Call, CallEvent
-from telephony import actions
+from calls.payload_shapes import recording_entry
+from calls.redaction import redact
+from telephony import actions, reconcile, tasks
 from telephony.bridges import preparation, prepares_ahead
 from telephony.control import notify_stream
 from telephony.log_context import call_context
@@ -56,18 +59,60 @@ class Outcome:
     duplicate: bool
     call_id: uuid.UUID | None
     follow_ups: tuple[FollowUp, ...] = ()
+    # Room held in the best-effort lane for the follow-ups that are not call control.
+    reservation: tasks.Reservation | None = None
+    # Nothing was stored: there was no room to run the follow-ups, so Telnyx must retry.
+    deferred: bool = False
+
+    def start_follow_ups(self, name: str) -> None:
+        """Run the follow-ups: call control in its own lane, the rest in the room reserved."""
+        try:
+            for follow_up in self.follow_ups:
+                if tasks.is_call_control(follow_up):
+                    tasks.spawn(follow_up(), name=name, critical=True)
+                elif self.reservation is not None:
+                    self.reservation.spawn(follow_up(), name=name)
+                else:
+                    tasks.spawn(follow_up(), name=name)  # no room was reserved: may be dropped
+        finally:
+            if self.reservation is not None:
+                self.reservation.release()
 
 
-def record_event(event: WebhookEvent) -> Outcome:
-    """Store `event` and apply it. A duplicate delivery changes nothing."""
+class _NoRoom(Exception):
+    """The event's follow-ups cannot be scheduled: roll its transaction back."""
+
+
+def record_event(event: WebhookEvent, *, reserve_room: bool = False) -> Outcome:
+    """Store `event` and apply it. A duplicate delivery changes nothing.
+
+    With `reserve_room` (the webhook view), the best-effort follow-ups' room is reserved
+    before the transaction commits: when there is none, nothing is stored (`deferred`), so
+    that Telnyx's retry of the same event id is processed afresh rather than taken for a
+    duplicate of work never done. The caller must then `start_follow_ups()`, which spends or
+    releases the reservation.
+    """
     if CallEvent.objects.filter(event_id=event.id).exists():
         return Outcome(duplicate=True, call_id=None)
+    reservation: tasks.Reservation | None = None
     try:
         with transaction.atomic():
-            return _record(event)
-    except IntegrityError:
+            outcome = _record(event)
+            if reserve_room:
+                best_effort = [f for f in outcome.follow_ups if not tasks.is_call_control(f)]
+                reservation = tasks.reserve(len(best_effort))
+                if reservation is None:
+                    raise _NoRoom
+        return dataclasses.replace(outcome, reservation=reservation)
+    except _NoRoom:
+        # telephony.tasks counts and reports the refusals, once per interval.
+        logger.debug("no room for the follow-ups of %s %s: not stored", event.event_type, event.id)
+        return Outcome(duplicate=False, call_id=None, deferred=True)
+    except BaseException as exc:
+        if reservation is not None:  # the commit failed after the room was taken
+            reservation.release()
         # Two deliveries of one event raced: the other one stored it first.
-        if CallEvent.objects.filter(event_id=event.id).exists():
+        if isinstance(exc, IntegrityError) and CallEvent.objects.filter(event_id=event.id).exists():
             return Outcome(duplicate=True, call_id=None)
         raise
 
@@ -80,7 +125,7 @@ def _record(event: WebhookEvent) -> Outcome:
         source=CallEvent.Source.WEBHOOK,
         type=event.event_type,
         occurred_at=event.occurred_at,
-        payload=event.envelope,
+        payload=redact(event.envelope),  # Telnyx echoes our stream_url, token and all
     )
     if call is None:
         logger.info("stored %s for a call we do not know", event.event_type)
@@ -203,8 +248,19 @@ def on_streaming_started(ctx: Context) -> None:
 
 
 def on_streaming_stopped(ctx: Context) -> None:
-    ctx.call.mark_streaming_stopped(at=ctx.event.occurred_at)
-    ctx.later(notify_stream, call_id=ctx.call.pk, action="stop")
+    call, stopped_at = ctx.call, ctx.event.occurred_at
+    call.mark_streaming_stopped(at=stopped_at)
+    restarted = CallEvent.objects.filter(
+        call=call, type="media.restarted", occurred_at__gte=stopped_at
+    )
+    if restarted.exists():
+        return  # about a stream since replaced: the new one must not be told to stop
+    ctx.later(notify_stream, call_id=call.pk, action="stop")
+    if call.status in (Call.Status.ANSWERED, Call.Status.STREAMING):
+        # The call goes on without a stream: unless its media session ended normally (or the
+        # hangup is on its way), the caller is in silence. A worker that died mid-call is
+        # the usual cause; answer within seconds, not at the next reconciliation.
+        ctx.later(reconcile.recover_stream, call_id=call.pk, stopped_at=stopped_at)
 
 
 def on_streaming_failed(ctx: Context) -> None:
@@ -221,15 +277,8 @@ def on_machine_detection(ctx: Context) -> None:
 
 
 def on_recording_saved(ctx: Context) -> None:
-    payload = ctx.event.payload
-    entry = {
-        "recording_id": payload.get("recording_id"),
-        "urls": payload.get("recording_urls") or {},
-        "public_urls": payload.get("public_recording_urls") or {},
-        "started_at": payload.get("recording_started_at"),
-        "ended_at": payload.get("recording_ended_at"),
-        "channels": payload.get("channels"),
-    }
+    # Plain text and https URLs only: the admin shows these as links (calls/payload_shapes.py).
+    entry = recording_entry(ctx.event.payload)
     call = Call.objects.select_for_update().get(pk=ctx.call.pk)
     if entry not in call.telnyx_recording_urls:
         call.telnyx_recording_urls = sorted(

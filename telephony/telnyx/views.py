@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from telephony import metrics, tasks
+from telephony import metrics
 from telephony.log_context import call_context
 from telephony.telnyx.handlers import Outcome, record_event
 from telephony.telnyx.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -76,19 +76,21 @@ async def _handle(request: HttpRequest) -> tuple[HttpResponse, str]:
         # Nothing was stored (one transaction); a non-2xx makes Telnyx deliver it again.
         logger.exception("could not store %s %s", event.event_type, event.id)
         return _reply(503, "temporarily unable to store the event"), event.event_type
+    if outcome.deferred:
+        # Nothing was stored: Telnyx's retry of this event id is processed, not deduplicated.
+        return _reply(503, "too busy to act on the event now; retry"), event.event_type
     with call_context(outcome.call_id or "-"):
         logger.info(
             "%s %s%s", event.event_type, event.id, " (duplicate)" if outcome.duplicate else ""
         )
-    for follow_up in outcome.follow_ups:
-        tasks.spawn(follow_up(), name=f"{event.event_type}:{event.id}")
+    outcome.start_follow_ups(f"{event.event_type}:{event.id}")
     status = "duplicate" if outcome.duplicate else "stored"
     return JsonResponse({"status": status}), event.event_type
 
 
 def _record(event: WebhookEvent) -> Outcome:
     try:
-        return record_event(event)
+        return record_event(event, reserve_room=True)
     except DatabaseError:
         # This pool thread keeps its connection between requests: drop a broken one so the
         # retry that Telnyx sends reconnects.

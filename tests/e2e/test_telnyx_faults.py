@@ -1,13 +1,16 @@
-"""Telnyx misbehaving (5xx storms, timeouts) over real HTTP: bounded retries, every attempt
-visible in the call's command log, no pile-up of background work."""
+"""Telnyx misbehaving (5xx storms, timeouts) and phonebridge under load, over real HTTP:
+bounded retries, every attempt visible in the call's command log, a caller never left ringing,
+and no webhook acknowledged whose work could not be scheduled."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from calls.models import Call, TelnyxCommand
+from calls.models import Call, CallEvent, TelnyxCommand
+from telephony import tasks
 from telephony.telnyx.embedded import embedded_simulator, simulate_inbound_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,20 +25,27 @@ async def final_call(timeout: float = 20) -> Call:
             await asyncio.sleep(0.1)
 
 
-async def test_a_5xx_storm_on_answer_is_retried_a_bounded_number_of_times(
+async def test_a_5xx_storm_on_answer_is_retried_a_bounded_number_of_times_then_rejected(
     simulated_server, settings
 ):
     settings.TELNYX_API_MAX_ATTEMPTS = 3
     carrier = embedded_simulator().carrier
     carrier.inject("server_error", count=None, command="answer")
-    await simulated_server.arun(
+    started = time.monotonic()
+    # The caller would ring for Telnyx's 30 s if nobody acted.
+    call_control_id = await simulated_server.arun(
         simulate_inbound_call(
             from_number="+15557654321",
             to_number=settings.TELNYX_PHONE_NUMBER,
-            hangup_before_answer_s=3.0,
+            hangup_before_answer_s=30.0,
         )
     )
     call = await final_call()
+    sim_call = carrier.get_call(call_control_id)
+    async with asyncio.timeout(10):  # polled: the call's events belong to the server's loop
+        while sim_call.end_time is None:
+            await asyncio.sleep(0.05)
+    rang = time.monotonic() - started
     answer = await TelnyxCommand.objects.aget(call=call, name="answer")
     assert (answer.ok, answer.attempts, answer.status_code, answer.error_code) == (
         False,
@@ -43,10 +53,18 @@ async def test_a_5xx_storm_on_answer_is_retried_a_bounded_number_of_times(
         500,
         "10007",
     )
-    # The caller gave up ringing; the call is closed, and says why the answer failed.
+    # Rejected as busy as soon as the retries were spent, not left ringing.
+    assert (sim_call.hangup_cause, sim_call.hangup_source) == ("user_busy", "callee")
+    assert rang < 5, rang
+    reject = await TelnyxCommand.objects.aget(call=call, name="reject")
+    assert (reject.ok, reject.request_body["cause"]) == (True, "USER_BUSY")
+    # The call is closed, and says why the answer failed and what the caller heard.
+    await call.arefresh_from_db()
     assert call.status == "failed"
-    assert "answer failed" in call.failure_reason
-    assert "10007" in call.failure_reason
+    assert call.failure_reason.startswith("answer failed (Telnyx error 10007: Unexpected error")
+    assert "the caller heard ringing for " in call.failure_reason
+    assert call.failure_reason.endswith(", then a busy tone")
+    assert await CallEvent.objects.filter(call=call, type="answer.failed").aexists()
 
 
 async def test_a_telnyx_timeout_is_retried_with_the_same_command_id_and_acts_once(
@@ -69,3 +87,47 @@ async def test_a_telnyx_timeout_is_retried_with_the_same_command_id_and_acts_onc
     assert len(answers) == 2
     assert len({c["body"]["command_id"] for c in answers}) == 1
     assert [c["duplicate"] for c in answers] == [False, True]  # Telnyx acted once
+
+
+async def test_with_background_work_full_calls_are_answered_and_telnyx_retries_what_waits(
+    simulated_server, settings
+):
+    settings.MAX_BACKGROUND_TASKS = 3
+    carrier = embedded_simulator().carrier
+
+    async def fill() -> asyncio.Event:
+        gate = asyncio.Event()
+        for i in range(3):
+            assert tasks.spawn(gate.wait(), name=f"filler-{i}") is not None
+        return gate
+
+    gate = await simulated_server.arun(fill())  # on the server's loop, as a flood would be
+    call_control_id = await simulated_server.arun(
+        simulate_inbound_call(
+            from_number="+15557654321", to_number=settings.TELNYX_PHONE_NUMBER, duration_s=1.0
+        )
+    )
+    sim_call = carrier.get_call(call_control_id)
+    async with asyncio.timeout(5):  # polled: the call's events belong to the server's loop
+        while sim_call.answer_time is None:  # the answer is call control: never dropped
+            await asyncio.sleep(0.05)
+
+    # streaming.stopped needs best-effort work (closing the media socket wherever it runs):
+    # with no room it is refused with a 503 and not stored...
+    async with asyncio.timeout(10):
+        while not any(d.status == 503 for d in carrier.webhooks.for_call(call_control_id)):
+            await asyncio.sleep(0.05)
+    [refused] = [d for d in carrier.webhooks.for_call(call_control_id) if d.status == 503]
+    assert refused.event_type == "streaming.stopped"
+    assert not await CallEvent.objects.filter(event_id=refused.event_id).aexists()
+    simulated_server.loop.call_soon_threadsafe(gate.set)
+
+    # ...and Telnyx's retry of the same event id is processed once there is room.
+    call = await final_call()
+    await carrier.webhooks.flush(timeout=10)
+    assert (call.status, call.hangup_cause) == ("ended", "normal_clearing")
+    attempts = [
+        d for d in carrier.webhooks.for_call(call_control_id) if d.event_id == refused.event_id
+    ]
+    assert [d.status for d in attempts] == [503, 200]
+    assert await CallEvent.objects.filter(event_id=refused.event_id).acount() == 1

@@ -55,6 +55,7 @@ async def start_cluster(postgres, redis, carrier: Carrier, simulator_url: str) -
         TELNYX_API_BASE_URL=simulator_url,
         TELNYX_API_KEY="KEYWORKERS",
         TELNYX_PUBLIC_KEY=carrier.public_key_b64,
+        PUBLIC_HOST=f"127.0.0.1:{port_a}",  # an allowed host, as the system checks require
     )
     await asyncio.to_thread(manage, env, "migrate", "-v0")
     # Media URLs name the other worker: webhook and media of one call never share a process.

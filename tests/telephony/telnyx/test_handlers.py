@@ -220,3 +220,37 @@ def test_every_pair_of_transitions_commutes():
         apply_in_order(list(reversed(b)))
         left, right = final_state(ccid), final_state(f"{ccid}-r")
         assert left == right, (first.event_type, second.event_type)
+
+
+def follow_up_names(outcome) -> list[str]:
+    return [f.func.__name__ for f in outcome.follow_ups]
+
+
+def test_a_stream_stopped_on_a_live_call_is_looked_after():
+    initiated, answered, started = inbound_call_events("v3:lost")[:3]
+    for e in (initiated, answered, started):
+        record_event(e)
+    stopped = event("streaming.stopped", {"call_control_id": "v3:lost"}, at="2026-11-22T10:00:09Z")
+    outcome = record_event(stopped)
+    assert follow_up_names(outcome) == ["notify_stream", "recover_stream"]
+    [recover] = [f for f in outcome.follow_ups if f.func.__name__ == "recover_stream"]
+    assert recover.keywords["stopped_at"] == stopped.occurred_at
+
+
+def test_a_stream_stopped_after_the_hangup_needs_nothing_more():
+    events = inbound_call_events("v3:over")
+    for e in [*events[:3], events[6]]:  # initiated, answered, started, hangup
+        record_event(e)
+    stopped = event("streaming.stopped", {"call_control_id": "v3:over"}, at="2026-11-22T10:00:11Z")
+    assert follow_up_names(record_event(stopped)) == ["notify_stream"]
+
+
+def test_a_stream_stopped_about_a_stream_since_restarted_is_only_stored():
+    for e in inbound_call_events("v3:again")[:3]:
+        record_event(e)
+    call = Call.objects.get(call_control_id="v3:again")
+    CallEvent.note(call.pk, source="system", type="media.restarted", payload={"reason": "x"})
+    late = event("streaming.stopped", {"call_control_id": "v3:again"}, at="2026-11-22T10:00:09Z")
+    outcome = record_event(late)
+    assert outcome.follow_ups == ()
+    assert CallEvent.objects.filter(call=call, type="streaming.stopped").exists()

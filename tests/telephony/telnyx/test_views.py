@@ -236,3 +236,63 @@ async def test_calls_are_not_transcribed_by_default(async_post_webhook, fake_tel
     await async_post_webhook(webhook("call.answered", {**INBOUND, "state": "answered"}))
     await tasks.drain()
     assert telnyx.bodies("/actions/transcription_start") == []
+
+
+# Background work under load (issue 13, item 1) ------------------------------------------
+
+
+async def fill_best_effort_lane(count: int):
+    import asyncio
+
+    gate = asyncio.Event()
+    for i in range(count):
+        assert tasks.spawn(gate.wait(), name=f"filler-{i}") is not None
+    return gate
+
+
+async def test_new_calls_are_answered_while_best_effort_work_is_full(
+    async_post_webhook, fake_telnyx, settings
+):
+    settings.MAX_BACKGROUND_TASKS = 5
+    telnyx = fake_telnyx()
+    telnyx.delay = 0.2  # Telnyx is slow: answers pile up behind it
+    gate = await fill_best_effort_lane(5)  # say, a media peer's flood of events
+    responses = [
+        await async_post_webhook(
+            webhook(
+                "call.initiated",
+                {**INBOUND, "call_control_id": f"v3:storm-{i}", "call_session_id": f"s-{i}"},
+            )
+        )
+        for i in range(12)
+    ]
+    assert {r.status_code for r in responses} == {200}
+    assert tasks.running_best_effort() <= 5
+    gate.set()
+    await tasks.drain()
+    answered = {r.url.path.split("/")[-3] for r in telnyx.requests if "answer" in r.url.path}
+    assert answered == {f"v3:storm-{i}" for i in range(12)}
+
+
+async def test_a_webhook_whose_follow_up_has_no_room_gets_a_503_and_its_retry_is_processed(
+    async_post_webhook, fake_telnyx, settings
+):
+    settings.MAX_BACKGROUND_TASKS = 2
+    fake_telnyx()
+    await async_post_webhook(webhook("call.initiated", INBOUND))
+    await tasks.drain()
+    gate = await fill_best_effort_lane(2)
+    # The hangup's follow-up (closing the media stream, wherever it runs) is best effort.
+    hangup = webhook("call.hangup", {**INBOUND, "hangup_cause": "normal_clearing"}, id="evt-hangup")
+    refused = await async_post_webhook(hangup)
+    assert refused.status_code == 503
+    assert not await CallEvent.objects.filter(event_id="evt-hangup").aexists()
+    assert (await Call.objects.aget()).status == "initiated"  # nothing half-applied
+
+    gate.set()
+    await tasks.drain()
+    retried = await async_post_webhook(hangup)  # Telnyx retries the same event id
+    assert (retried.status_code, retried.json()) == (200, {"status": "stored"})
+    await tasks.drain()
+    call = await Call.objects.aget()
+    assert (call.status, call.hangup_cause) == ("ended", "normal_clearing")
