@@ -6,9 +6,11 @@ templates under templates/admin/ extend Django's and override single blocks.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,19 +19,33 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import URLPattern, reverse
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
-from calls.admin_filters import AnsweredByFilter, HangupCauseFilter, HasRecordingFilter, LiveFilter
+from calls import audit, dashboard
+from calls.admin_filters import (
+    AnsweredByFilter,
+    DateRangeFilter,
+    DurationFilter,
+    HangupCauseFilter,
+    HasRecordingFilter,
+    LiveFilter,
+    with_duration,
+)
 from calls.admin_views import CallConsole
 from calls.detail import clock, detail_context, render_fragments, status_badge
-from calls.export import csv_response
+from calls.export import CHUNK_SIZE, csv_response, export_changelist
 from calls.forms import DtmfForm, TransferForm
 from calls.live import call_marker
 from calls.models import Call, CallEvent, TelnyxCommand
+from calls.redaction import redact
+from calls.waveform_views import waveform_urls
 from telephony import actions
 from telephony.carrier import CarrierError
 
@@ -40,6 +56,24 @@ admin.site.index_title = "Operator console"
 admin.site.enable_nav_sidebar = False
 
 _NUMBER_LIKE = re.compile(r"^\+?[\d\s().-]{3,}$")
+# The first characters of a call id or command id, as an operator copies them from a log.
+_ID_PREFIX = re.compile(r"^[0-9a-f]{6,}(-[0-9a-f]{0,12}){0,4}$", re.IGNORECASE)
+OUTCOME_CHARS = 60
+
+
+# The lists' times are in the server's TIME_ZONE; headers say which (read when shown).
+def _header(label: str) -> str:
+    return lazy(lambda: f"{label} ({timezone.get_current_timezone_name()})", str)()
+
+
+_STARTED_HEADER = _header("Started")
+_OCCURRED_HEADER = _header("Occurred")
+_SENT_HEADER = _header("Sent")
+
+
+def exact_time(value: datetime) -> str:
+    """One date format everywhere, to the millisecond where events are compared."""
+    return timezone.localtime(value).strftime("%Y-%m-%d\u00a0%H:%M:%S.%f")[:-3]
 
 
 @admin.register(Call)
@@ -52,6 +86,7 @@ class CallAdmin(admin.ModelAdmin):
         "to_number",
         "duration_column",
         "hangup_cause",
+        "outcome_column",
         "agent_outcome",
     )
     list_display_links = ("started",)
@@ -60,6 +95,8 @@ class CallAdmin(admin.ModelAdmin):
         "status",
         "direction",
         "created_at",
+        DateRangeFilter,
+        DurationFilter,
         HangupCauseFilter,
         HasRecordingFilter,
         AnsweredByFilter,
@@ -76,8 +113,14 @@ class CallAdmin(admin.ModelAdmin):
         "stream_call_id",
         "agent_session_id",
         "telnyx_recording_urls",
+        "hangup_cause",
+        "failure_reason",
+        "bridge_error",
     )
-    search_help_text = "A phone number (any part of it), or any Telnyx or phonebridge id."
+    search_help_text = (
+        "A phone number (any part of it), a hangup cause, words of a failure, or any Telnyx "
+        "or phonebridge id (or the first 6+ characters of one)."
+    )
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     list_per_page = 50
@@ -149,10 +192,29 @@ class CallAdmin(admin.ModelAdmin):
     def has_dial_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("calls.dial_call")
 
+    def has_delete_permission(self, request: HttpRequest, obj: Call | None = None) -> bool:
+        return False  # the record is kept; retention is `manage.py purge_calls`
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Call]:
+        return with_duration(super().get_queryset(request))
+
     # URLs and pages --------------------------------------------------------------------
 
     def get_urls(self) -> list[URLPattern]:
-        return [*CallConsole(self).urls(), *super().get_urls()]
+        export = path(
+            "export/", self.admin_site.admin_view(self.export_view), name="calls_call_export"
+        )
+        return [
+            *dashboard.urls(self),
+            *CallConsole(self).urls(),
+            *waveform_urls(self),
+            export,
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request: HttpRequest) -> HttpResponseBase:
+        """The whole filtered list as CSV: the same filters, search and order as the page."""
+        return export_changelist(self, request)
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -187,6 +249,7 @@ class CallAdmin(admin.ModelAdmin):
             "fragments": render_fragments(request, detail_context(call)),
             "live_marker": marker,
             "can_operate": call.is_live and self.has_change_permission(request),
+            "can_transfer": self.has_dial_permission(request),  # a transfer dials a new leg
             "transfer_form": TransferForm(),
             "dtmf_form": DtmfForm(),
         }
@@ -208,7 +271,7 @@ class CallAdmin(admin.ModelAdmin):
 
     # List columns ----------------------------------------------------------------------
 
-    @admin.display(description="Started", ordering="created_at")
+    @admin.display(description=_STARTED_HEADER, ordering="created_at")
     def started(self, call: Call) -> str:
         return date_format(timezone.localtime(call.created_at), "Y-m-d\u00a0H:i:s")
 
@@ -221,7 +284,7 @@ class CallAdmin(admin.ModelAdmin):
     def status_column(self, call: Call) -> SafeString:
         return status_badge(call)
 
-    @admin.display(description="Duration")
+    @admin.display(description="Duration", ordering="duration_value")
     def duration_column(self, call: Call) -> SafeString | str:
         if call.duration is not None:
             return clock(call.duration.total_seconds())
@@ -230,6 +293,16 @@ class CallAdmin(admin.ModelAdmin):
                 '<span data-elapsed-since="{}">live</span>', call.answered_at.isoformat()
             )
         return "—"
+
+    @admin.display(description="Outcome")
+    def outcome_column(self, call: Call) -> SafeString | str:
+        """The story, shortened with an ellipsis; whole on hover and on the detail page."""
+        story = call.story
+        if not story:
+            return "—"
+        short = Truncator(story).chars(OUTCOME_CHARS)
+        css = "pb-outcome pb-error" if call.status == Call.Status.FAILED else "pb-outcome"
+        return format_html('<span class="{}" title="{}">{}</span>', css, story, short)
 
     @admin.display(description="Agent")
     def agent_outcome(self, call: Call) -> SafeString | str:
@@ -240,15 +313,14 @@ class CallAdmin(admin.ModelAdmin):
             )
         if call.amd_result:
             parts.append(format_html("AMD: {}", call.amd_result))
-        if call.failure_reason and call.status == Call.Status.FAILED:
-            parts.append(format_html('<span class="pb-error">{}</span>', call.failure_reason[:80]))
         return format_html_join(" · ", "{}", ((p,) for p in parts)) if parts else "—"
 
     # Actions ---------------------------------------------------------------------------
 
     @admin.action(description="Export selected calls to CSV", permissions=["view"])
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[Call]) -> HttpResponse:
-        return csv_response(queryset.order_by("created_at").iterator())
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Call]) -> HttpResponseBase:
+        calls = queryset.order_by("created_at").iterator(chunk_size=CHUNK_SIZE)
+        return csv_response(request, calls)
 
     @admin.action(description="Dial again", permissions=["dial"])
     def dial_again(
@@ -258,7 +330,9 @@ class CallAdmin(admin.ModelAdmin):
         if len(calls) != 1:
             self.message_user(request, "Choose one call to dial again.", messages.WARNING)
             return None
-        query = urlencode(redial_initial(calls[0]))
+        initial = redial_initial(calls[0])
+        audit.record(request, calls[0], "dial_again", outcome="opened the Dial form", **initial)
+        query = urlencode(initial)
         return HttpResponseRedirect(f"{reverse('admin:calls_call_dial')}?{query}")
 
     @admin.action(description="Hang up selected live calls", permissions=["change"])
@@ -272,8 +346,10 @@ class CallAdmin(admin.ModelAdmin):
                 async_to_sync(actions.hang_up)(call=call)
             except CarrierError as exc:
                 self.message_user(request, f"{call}: {exc.for_humans()}", messages.ERROR)
+                audit.record(request, call, "hang_up", outcome=exc.for_humans())
             else:
                 self.message_user(request, f"{call}: hang-up sent.", messages.SUCCESS)
+                audit.record(request, call, "hang_up", outcome="sent")
 
 
 def redial_initial(call: Call) -> dict[str, str]:
@@ -291,23 +367,30 @@ def redial_initial(call: Call) -> dict[str, str]:
 
 
 def _id_matches(term: str) -> Q | None:
-    """Our own call ids and Telnyx command ids are UUIDs: match them exactly."""
+    """Our own call ids and Telnyx command ids are UUIDs: match them exactly, or by their
+    first characters (UUID lookups ignore the hyphens, on SQLite and PostgreSQL alike)."""
     try:
         value = uuid.UUID(term)
     except ValueError:
-        return None
+        if not _ID_PREFIX.match(term):
+            return None
+        commanded = TelnyxCommand.objects.filter(command_id__istartswith=term).values("call_id")
+        return Q(pk__istartswith=term) | Q(pk__in=commanded)
     commanded = TelnyxCommand.objects.filter(command_id=value).values("call_id")
     return Q(pk=value) | Q(pk__in=commanded)
 
 
 @admin.register(CallEvent)
 class CallEventAdmin(admin.ModelAdmin):
-    list_display = ("occurred_at", "type", "source", "call")
+    list_display = ("occurred", "type", "source", "call")
+    ordering = ("-occurred_at", "-id")  # newest first, like the call list
     list_filter = ("source", "type")
     search_fields = ("event_id", "type")
     list_select_related = ("call",)
     date_hierarchy = "occurred_at"
     show_full_result_count = False
+    # The stored payload is shown through redact(): never a media token (calls/redaction.py).
+    exclude = ("payload",)
     readonly_fields = (
         "call",
         "event_id",
@@ -315,7 +398,7 @@ class CallEventAdmin(admin.ModelAdmin):
         "type",
         "occurred_at",
         "received_at",
-        "payload",
+        "payload_shown",
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -324,11 +407,22 @@ class CallEventAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: CallEvent | None = None) -> bool:
         return False  # the record of what happened is not edited
 
+    def has_delete_permission(self, request: HttpRequest, obj: CallEvent | None = None) -> bool:
+        return False  # nor deleted, except by retention (`manage.py purge_calls`)
+
+    @admin.display(description=_OCCURRED_HEADER, ordering="occurred_at")
+    def occurred(self, event: CallEvent) -> str:
+        return exact_time(event.occurred_at)
+
+    @admin.display(description="Payload")
+    def payload_shown(self, event: CallEvent) -> SafeString:
+        return _json_block(event.payload)
+
 
 @admin.register(TelnyxCommand)
 class TelnyxCommandAdmin(admin.ModelAdmin):
     list_display = (
-        "created_at",
+        "sent",
         "name",
         "ok",
         "status_code",
@@ -338,17 +432,37 @@ class TelnyxCommandAdmin(admin.ModelAdmin):
         "call",
     )
     list_filter = ("ok", "name", "error_code")
+    ordering = ("-created_at", "-id")  # newest first, like the call list
     search_fields = ("command_id", "path", "error_detail")
     list_select_related = ("call",)
     date_hierarchy = "created_at"
     show_full_result_count = False
-    readonly_fields = [f.name for f in TelnyxCommand._meta.fields]
+    exclude = ("request_body",)  # shown through redact(), as request_shown
+    readonly_fields = [
+        *(f.name for f in TelnyxCommand._meta.fields if f.name != "request_body"),
+        "request_shown",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: TelnyxCommand | None = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: TelnyxCommand | None = None) -> bool:
+        return False  # kept, like the calls; retention is `manage.py purge_calls`
+
+    @admin.display(description=_SENT_HEADER, ordering="created_at")
+    def sent(self, command: TelnyxCommand) -> str:
+        return exact_time(command.created_at)
+
+    @admin.display(description="Request body")
+    def request_shown(self, command: TelnyxCommand) -> SafeString:
+        return _json_block(command.request_body)
+
+
+def _json_block(value: Any) -> SafeString:
+    return format_html("<pre>{}</pre>", json.dumps(redact(value), indent=2, sort_keys=True))
 
 
 def _is_uuid(value: str) -> bool:

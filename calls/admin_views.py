@@ -31,11 +31,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from calls import live
+from calls import audit, live
 from calls.detail import detail_context, render_fragments
 from calls.forms import DialForm, DtmfForm, SimulateInboundForm, TransferForm
 from calls.models import Call, CallEvent
 from calls.ranges import ranged_file_response
+from calls.redaction import redact
 from telephony import actions, dialing
 from telephony.carrier import CarrierError
 
@@ -116,6 +117,10 @@ class CallConsole:
 
     def _place_call(self, request: HttpRequest, form: DialForm) -> HttpResponse:
         data = form.cleaned_data
+        if data.get("far_end"):  # only offered while the embedded simulator is the carrier
+            from telephony.telnyx.embedded import set_far_end
+
+            set_far_end(data["to"], data["far_end"], keys=data.get("far_end_keys", ""))
         try:
             call = async_to_sync(dialing.place_call)(
                 to=data["to"],
@@ -124,9 +129,11 @@ class CallConsole:
                 custom_data=form.custom_data(),
             )
         except dialing.CallFailed as exc:
-            self._tell(request, f"Telnyx refused the call: {exc.error.for_humans()}", "error")
+            self._tell(request, str(exc), "error")  # "refused" or "no response", as it was
+            audit.record(request, exc.call, "dial", outcome=str(exc), **_dialed(exc.call, data))
             return self._to_call(exc.call)
         self._tell(request, f"Dialing {call.to_number} from {call.from_number}.", "success")
+        audit.record(request, call, "dial", outcome="sent", **_dialed(call, data))
         return self._to_call(call)
 
     def simulate(self, request: HttpRequest) -> HttpResponseBase:
@@ -172,8 +179,9 @@ class CallConsole:
         marker = live.list_marker()
         if request.GET.get("since") == marker:
             return JsonResponse({"marker": marker, "changed": False})
-        calls = [live.summary(call) for call in live.live_and_recent()]
-        return JsonResponse({"marker": marker, "changed": True, "calls": calls})
+        # `filters` is the list page's own query string: the panel obeys its filters.
+        found = live.panel(self.model_admin, request, request.GET.get("filters", ""))
+        return JsonResponse({"marker": marker, "changed": True, **found})
 
     def live_call(self, request: HttpRequest, call_id: str) -> JsonResponse:
         self._require_view(request)
@@ -209,7 +217,8 @@ class CallConsole:
     def event_payload(self, request: HttpRequest, call_id: str, event_id: int) -> JsonResponse:
         self._require_view(request)
         event = get_object_or_404(CallEvent, pk=event_id, call_id=call_id)
-        return JsonResponse(event.payload, safe=False, json_dumps_params={"indent": 2})
+        payload = redact(event.payload)  # rows stored before redaction existed, too
+        return JsonResponse(payload, safe=False, json_dumps_params={"indent": 2})
 
     # Live call controls --------------------------------------------------------------
 
@@ -232,6 +241,10 @@ class CallConsole:
         self.run(request, actions.hang_up, "Hang-up sent.", call=call)
 
     def _transfer(self, request: HttpRequest, call: Call) -> None:
+        # A transfer dials a new, billed leg to any number: it needs the dial permission,
+        # not just the right to steer a call.
+        if not self.model_admin.has_dial_permission(request):
+            raise PermissionDenied
         form = TransferForm(request.POST)
         if not form.is_valid():
             self._tell(request, _form_errors(form), "error")
@@ -261,15 +274,19 @@ class CallConsole:
         **kwargs: Any,
     ) -> bool:
         """Run one service call for the operator and tell them how it went."""
+        action = service.__name__
         try:
             async_to_sync(service)(**kwargs)
         except CarrierError as exc:
             self._tell(request, exc.for_humans(), "error")
+            audit.record(request, action=action, outcome=exc.for_humans(), **kwargs)
             return False
         except ValueError as exc:  # a bad number or bad digits
             self._tell(request, str(exc), "error")
+            audit.record(request, action=action, outcome=f"refused: {exc}", **kwargs)
             return False
         self._tell(request, done, "success")
+        audit.record(request, action=action, outcome="sent", **kwargs)
         return True
 
     # Helpers -------------------------------------------------------------------------
@@ -283,6 +300,10 @@ class CallConsole:
 
     def _to_call(self, call: Call) -> HttpResponseRedirect:
         return redirect(reverse("admin:calls_call_change", args=[call.pk]))
+
+
+def _dialed(call: Call, data: dict[str, Any]) -> dict[str, Any]:
+    return {"to": call.to_number, "from_number": call.from_number, "amd": data.get("amd")}
 
 
 def _form_errors(form: Any) -> str:

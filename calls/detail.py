@@ -11,11 +11,16 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from calls.live_media import media_figures
 from calls.models import Call
+from calls.payload_shapes import recording_links
+from calls.quality import call_quality, underrun_verdict
+from calls.regions import waveform_context
 from calls.timeline import call_start, timeline
-from calls.transcript import transcript
+from calls.transcript import far_end_label, transcript
+from calls.turns import turns_context
 
-FRAGMENTS = ("summary", "recording", "transcript", "timeline", "media")
+FRAGMENTS = ("summary", "recording", "waveform", "transcript", "timeline", "media", "live")
 # A long call with live transcription can log thousands of events; the page shows the first
 # ones and says so, and the rest stay available in the CallEvent admin.
 MAX_EVENTS = 2000
@@ -47,18 +52,27 @@ def detail_context(call: Call) -> dict[str, Any]:
     truncated = len(events) > MAX_EVENTS
     events = events[:MAX_EVENTS]
     start = call_start(call, events)
+    far_end = far_end_label(call.direction)
+    segments = transcript(events, start=start, far_end=far_end)
     return {
         "call": call,
         "badge": status_badge(call),
         "duration": clock(call.duration.total_seconds()) if call.duration is not None else "",
         "timeline": timeline(events, commands, start=start),
         "timeline_truncated": truncated,
-        "transcript": transcript(events, start=start),
+        # The waveform, and the transcript with each line's place in the recording.
+        **waveform_context(call, events, segments),
+        "far_end": far_end,
         "recording_url": (
             reverse("admin:calls_call_recording", args=[call.pk]) if call.recording else ""
         ),
+        "telnyx_recordings": recording_links(call.telnyx_recording_urls),
         "has_media_stats": bool(call.stream_id or call.frames_in or call.frames_out),
         "conversation": conversation(call),
+        "turn_chart": turns_context(call.conversation, far_end=far_end),
+        "call_quality": call_quality(call.call_quality_stats),
+        "underrun_verdict": underrun_verdict(call.underruns),
+        "live_media": media_figures(call),
     }
 
 

@@ -8,21 +8,33 @@ answer must cost one small indexed query. Every transition and every webhook mov
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import Max, OuterRef, Q, Subquery
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import SuspiciousOperation
+from django.db.models import Case, Max, OuterRef, Q, QuerySet, Subquery, When
+from django.http import HttpRequest, QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
 from calls.models import Call, CallEvent, TelnyxCommand
 
+if TYPE_CHECKING:
+    from django.contrib.admin import ModelAdmin
+
 # Calls that ended this recently are still shown in the live panel, so an operator sees
 # how a call finished instead of watching it vanish.
 RECENT = timedelta(minutes=2)
-MAX_LIVE_ROWS = 100
+# The live panel sits above the history table: a campaign with hundreds of live calls must
+# not push the table off the screen, so it shows this many rows, a count and a link.
+PANEL_ROWS = 10
+# The list page's own parameters that are not filters of the panel.
+_NOT_FILTERS = ("p", "o", "e", "all", "_popup", "_to_field")
 _SUMMARY_FIELDS = (
     "id",
     "direction",
@@ -45,16 +57,6 @@ def list_marker() -> str:
     return latest.isoformat() if latest else ""
 
 
-def live_and_recent() -> list[Call]:
-    """Live calls and those that ended moments ago, newest first, in one query."""
-    since = timezone.now() - RECENT
-    return list(
-        Call.objects.filter(Q(status__in=Call.LIVE_STATUSES) | Q(last_activity_at__gte=since))
-        .only(*_SUMMARY_FIELDS)
-        .order_by("-created_at")[:MAX_LIVE_ROWS]
-    )
-
-
 def summary(call: Call) -> dict[str, Any]:
     duration = call.duration
     return {
@@ -73,6 +75,85 @@ def summary(call: Call) -> dict[str, Any]:
         "duration_s": duration.total_seconds() if duration is not None else None,
         "hangup_cause": call.hangup_cause,
         "bridge_status": call.bridge_status,
+        "hangup_url": reverse("admin:calls_call_control", args=[call.pk, "hangup"]),
+    }
+
+
+# The live panel: the list page's filters, a bounded number of rows, a count and a link.
+
+
+class _FiltersOnly(ChangeList):
+    """The list page's filters and search without its page of results: the panel needs the
+    queryset only, and the paginator's COUNT over the filtered history is not free."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        return None
+
+
+def filtered(model_admin: ModelAdmin[Call], request: HttpRequest, query: str) -> QuerySet[Call]:
+    """The calls the list page at `?query` shows: its filters, search and date drill-down,
+    applied by the admin's own ChangeList so the panel and the table never disagree. Raises
+    IncorrectLookupParameters for parameters the list page would refuse too."""
+    params = QueryDict(query, mutable=True)
+    for name in _NOT_FILTERS:
+        params.pop(name, None)
+    scoped = copy.copy(request)
+    scoped.GET = QueryDict(params.urlencode())
+    display = model_admin.get_list_display(request)
+    try:
+        changelist = _FiltersOnly(
+            scoped,
+            Call,
+            display,
+            model_admin.get_list_display_links(request, display),
+            model_admin.get_list_filter(request),
+            model_admin.date_hierarchy,
+            model_admin.get_search_fields(request),
+            model_admin.get_list_select_related(request),
+            model_admin.list_per_page,
+            model_admin.list_max_show_all,
+            model_admin.list_editable,
+            model_admin,
+            # django-stubs types ModelAdmin.get_sortable_by() wider than ChangeList takes.
+            model_admin.get_sortable_by(request),  # type: ignore[arg-type]
+            str(model_admin.search_help_text or ""),
+        )
+    except SuspiciousOperation as exc:  # a lookup the admin does not allow
+        raise IncorrectLookupParameters(str(exc)) from exc
+    return changelist.queryset
+
+
+def panel(model_admin: ModelAdmin[Call], request: HttpRequest, query: str) -> dict[str, Any]:
+    """What the live panel shows for the list page at `?query`: live calls first, then those
+    that ended moments ago, at most PANEL_ROWS of them, with the number of live calls that
+    match and a link to all of them in the table."""
+    try:
+        calls = filtered(model_admin, request, query)
+        invalid = False
+    except IncorrectLookupParameters:
+        # The table below shows its own error for these; the panel still shows every call.
+        calls, invalid = Call.objects.all(), True
+    since = timezone.now() - RECENT
+    shown = (
+        calls.filter(Q(status__in=Call.LIVE_STATUSES) | Q(last_activity_at__gte=since))
+        .only(*_SUMMARY_FIELDS)
+        .annotate(finished=Case(When(status__in=Call.LIVE_STATUSES, then=0), default=1))
+        .order_by("finished", "-created_at")[:PANEL_ROWS]
+    )
+    rows = [summary(call) for call in shown]
+    live_count = calls.filter(status__in=Call.LIVE_STATUSES).count()
+    params = QueryDict("" if invalid else query, mutable=True)
+    for name in (*_NOT_FILTERS, "live", "status", "status__exact"):
+        params.pop(name, None)
+    params["live"] = "yes"
+    return {
+        "calls": rows,
+        "live_count": live_count,
+        "live_shown": sum(1 for row in rows if row["live"]),
+        "all_live_url": f"{reverse('admin:calls_call_changelist')}?{params.urlencode()}",
+        "filtered": not invalid and bool(QueryDict(query).keys() - set(_NOT_FILTERS)),
+        "filters_invalid": invalid,
+        "can_hang_up": model_admin.has_change_permission(request),
     }
 
 
@@ -95,7 +176,15 @@ def call_marker(call_id: uuid.UUID | str) -> tuple[str, Call] | None:
             last_command=_latest(TelnyxCommand, "id"),
             last_finished=_latest(TelnyxCommand, "finished_at"),
         )
-        .only("status", "last_activity_at", "ended_at", "frames_in", "recording", "bridge_status")
+        .only(
+            "status",
+            "last_activity_at",
+            "ended_at",
+            "frames_in",
+            "recording",
+            "bridge_status",
+            "live_media",
+        )
         .first()
     )
     if call is None:
@@ -110,6 +199,8 @@ def call_marker(call_id: uuid.UUID | str) -> tuple[str, Call] | None:
         call.last_event,
         call.last_command,
         call.last_finished,
+        # The media session refreshes its snapshot without a transition.
+        call.live_media,
     )
     digest = hashlib.blake2s("|".join(map(str, parts)).encode(), digest_size=8).hexdigest()
     return digest, call

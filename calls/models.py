@@ -4,15 +4,31 @@
 guarded transition methods below.
 
 Telnyx promises neither order nor once-only delivery of webhooks, so call state is a
-join-semilattice: statuses only move up the ranking below (failed > ended > streaming >
-answered > ringing > initiated) and facts such as `answered_at` are recorded once, the
-first time they are seen. Whatever order the same events arrive in, a call ends in the
-same state. Each transition is one conditional UPDATE whose row count says whether this
-worker won the race.
+join-semilattice: a status only ever moves to the join (least upper bound) of where it is
+and where an event points, and facts such as `answered_at` are recorded once, the first
+time they are seen. Whatever order the same events arrive in, a call ends in the same state.
+Each transition is one conditional UPDATE whose row count says whether this worker won.
+
+The order (`Call.ABOVE`), from the bottom:
+
+    initiated < ringing < answered < streaming < ended < failed
+                ringing < missed                < ended
+                ringing < no_answer < rejected < busy < ended
+
+- `missed`: an inbound call whose caller hung up while it rang, before we answered (the
+  caller gave up, or Telnyx gave up for us). Its ring time runs from call.initiated to the
+  hangup.
+- `no_answer`, `rejected`, `busy`: an outbound call that ended before the far end answered:
+  with Telnyx's `user_busy` it is busy, with `call_rejected` rejected, and with any other
+  cause (`timeout`, `no_answer`, our own cancel...) no answer.
+- Those "never connected" outcomes sit beside answered/streaming, not above them: a late
+  call.answered (or streaming.started) for a call already marked missed joins the two into
+  `ended`, exactly as if the answer had come first and the hangup after it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -35,19 +51,38 @@ class Call(models.Model):
         RINGING = "ringing", "Ringing"
         ANSWERED = "answered", "Answered"
         STREAMING = "streaming", "Streaming"
+        MISSED = "missed", "Missed"
+        NO_ANSWER = "no_answer", "No answer"
+        REJECTED = "rejected", "Rejected"
+        BUSY = "busy", "Busy"
         ENDED = "ended", "Ended"
         FAILED = "failed", "Failed"
 
-    RANK: dict[str, int] = {
-        Status.INITIATED: 0,
-        Status.RINGING: 1,
-        Status.ANSWERED: 2,
-        Status.STREAMING: 3,
-        Status.ENDED: 4,
-        Status.FAILED: 5,
+    # The statuses strictly above each one (see the module docstring for the picture).
+    ABOVE: dict[str, frozenset[str]] = {
+        Status.FAILED: frozenset(),
+        Status.ENDED: frozenset({Status.FAILED}),
+        Status.BUSY: frozenset({Status.ENDED, Status.FAILED}),
+        Status.REJECTED: frozenset({Status.BUSY, Status.ENDED, Status.FAILED}),
+        Status.NO_ANSWER: frozenset({Status.REJECTED, Status.BUSY, Status.ENDED, Status.FAILED}),
+        Status.MISSED: frozenset({Status.ENDED, Status.FAILED}),
+        Status.STREAMING: frozenset({Status.ENDED, Status.FAILED}),
+        Status.ANSWERED: frozenset({Status.STREAMING, Status.ENDED, Status.FAILED}),
     }
+    ABOVE[Status.RINGING] = frozenset(set(Status) - {Status.INITIATED, Status.RINGING})
+    ABOVE[Status.INITIATED] = frozenset(set(Status) - {Status.INITIATED})
     LIVE_STATUSES = (Status.INITIATED, Status.RINGING, Status.ANSWERED, Status.STREAMING)
-    FINAL_STATUSES = (Status.ENDED, Status.FAILED)
+    # Calls that never connected: nobody on the far end picked up.
+    UNANSWERED_STATUSES = (Status.MISSED, Status.NO_ANSWER, Status.REJECTED, Status.BUSY)
+    FINAL_STATUSES = (Status.ENDED, Status.FAILED, *UNANSWERED_STATUSES)
+    # Telnyx's hangup causes are an open enum (telnyx-protocol.md, call.hangup). Normal
+    # clearing and the time limit only end a connected call, so a hangup with either means
+    # the call was answered even if call.answered has not arrived yet. An empty cause or our
+    # own "reconciled" says nothing about it. Any other cause on a call we never saw answered
+    # (originator_cancel, timeout, no_answer, user_busy, call_rejected...) means it never
+    # connected: busy and rejected are told apart for outbound calls, the rest is no answer.
+    CONNECTED_CAUSES = frozenset({"", "normal_clearing", "time_limit", "reconciled"})
+    OUTBOUND_UNANSWERED = {"user_busy": Status.BUSY, "call_rejected": Status.REJECTED}
 
     class Bridge(models.TextChoices):
         """What answers the phone leg (telephony.bridges maps each to its class)."""
@@ -107,6 +142,9 @@ class Call(models.Model):
     streaming_started_at = models.DateTimeField(null=True, blank=True)
     streaming_stopped_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # When the far end started ringing: Telnyx's call.initiated for an outbound call (it
+    # sends no separate ringing event), so ringing_at - created_at is the post-dial delay.
+    ringing_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     # How it ended
@@ -197,9 +235,45 @@ class Call(models.Model):
             return max(self.ended_at - self.answered_at, timedelta(0))
         return None
 
+    @property
+    def is_unanswered(self) -> bool:
+        return self.status in self.UNANSWERED_STATUSES
+
+    @property
+    def ring_time(self) -> timedelta | None:
+        """How long the phone rang: to the answer, or to the hangup of a call never answered.
+        An inbound call rings from call.initiated (created_at); an outbound one from when
+        Telnyx said it was dialing (ringing_at)."""
+        start = self.ringing_at if self.direction == self.Direction.OUTBOUND else self.created_at
+        end = self.answered_at or (self.ended_at if self.is_unanswered else None)
+        if start is None or end is None:
+            return None
+        return max(end - start, timedelta(0))
+
+    @property
+    def post_dial_delay(self) -> timedelta | None:
+        """Outbound only: from our dial to Telnyx's call.initiated."""
+        if self.direction != self.Direction.OUTBOUND or self.ringing_at is None:
+            return None
+        return max(self.ringing_at - self.created_at, timedelta(0))
+
+    @property
+    def story(self) -> str:
+        """How the call went, in an operator's words (calls/stories.py)."""
+        from calls.stories import story  # stories reads calls; import here, not at the top
+
+        return story(self)
+
+    @classmethod
+    def join(cls, a: str, b: str) -> str:
+        """The least status at or above both `a` and `b` (the order is in the docstring)."""
+        bounds = ({a} | cls.ABOVE[a]) & ({b} | cls.ABOVE[b])
+        return next(s for s in bounds if bounds - {s} <= cls.ABOVE[s])
+
     # State transitions -------------------------------------------------------------
 
     def mark_ringing(self, *, at: datetime) -> bool:
+        self._record_once(ringing_at=at)
         return self._advance(self.Status.RINGING, at=at)
 
     def mark_answered(self, *, at: datetime) -> bool:
@@ -223,6 +297,7 @@ class Call(models.Model):
         sip_cause: str = "",
         quality_stats: dict[str, Any] | None = None,
     ) -> bool:
+        self._replace_provisional_end(at=at, cause=cause, source=source, sip_cause=sip_cause)
         self._record_once(
             ended_at=at,
             hangup_cause=cause,
@@ -231,7 +306,40 @@ class Call(models.Model):
             call_quality_stats=quality_stats,
         )
         self._expire_media_token(at)
-        return self._advance(self.Status.ENDED, at=at)
+        never_connected = self._unanswered_status(cause)
+        if never_connected is None:
+            return self._advance(self.Status.ENDED, at=at)
+        # Whether it was answered is read by the UPDATE that moves the status, so a
+        # call.answered racing this hangup on another worker is never lost: either it landed
+        # first (ended), or it comes after and joins the unanswered status into ended.
+        return self._advance(
+            self.Status.ENDED, at=at, where=models.Q(answered_at__isnull=False)
+        ) or self._advance(never_connected, at=at, where=models.Q(answered_at__isnull=True))
+
+    def _unanswered_status(self, cause: str) -> str | None:
+        """What a hangup with `cause` makes of the call if it was never answered."""
+        if cause in self.CONNECTED_CAUSES:
+            return None
+        if self.direction == self.Direction.INBOUND:
+            return self.Status.MISSED
+        return self.OUTBOUND_UNANSWERED.get(cause, self.Status.NO_ANSWER)
+
+    # The cause phonebridge writes when it closes a call whose end it never heard of
+    # (telephony.reconcile). It is a placeholder: the carrier's own hangup, should it arrive
+    # after all, replaces it, whichever of the two lands first.
+    RECONCILED_CAUSE = "reconciled"
+
+    def _replace_provisional_end(
+        self, *, at: datetime, cause: str, source: str, sip_cause: str
+    ) -> None:
+        if not cause or cause == self.RECONCILED_CAUSE:
+            return
+        replaced = Call.objects.filter(pk=self.pk, hangup_cause=self.RECONCILED_CAUSE).update(
+            hangup_cause=cause, hangup_source=source, sip_hangup_cause=sip_cause, ended_at=at
+        )
+        if replaced:
+            self.hangup_cause, self.hangup_source = cause, source
+            self.sip_hangup_cause, self.ended_at = sip_cause, at
 
     def mark_failed(self, *, reason: str, at: datetime | None = None) -> bool:
         at = at or timezone.now()
@@ -262,28 +370,32 @@ class Call(models.Model):
         Call.objects.filter(pk=self.pk).update(last_activity_at=now)
         self.last_activity_at = now
 
-    def _advance(self, status: str, *, at: datetime) -> bool:
-        """Move up to `status` if the call is below it. True when this worker made the move."""
-        lower = [s for s, rank in self.RANK.items() if rank < self.RANK[status]]
+    def _advance(self, status: str, *, at: datetime, where: models.Q | None = None) -> bool:
+        """Move the call to the join of its status and `status` (one conditional UPDATE per
+        possible starting point; at most one matches). True when this worker moved it to
+        `status` itself; a move to a higher join (a late answer to a missed call) is recorded
+        but reported as False, since the call did not become `status`."""
         now = timezone.now()
+        moved_to = ""
         with transaction.atomic():
-            won = Call.objects.filter(pk=self.pk, status__in=lower).update(
-                status=status, last_activity_at=now
-            )
-            if won:
-                CallEvent.objects.create(
-                    call_id=self.pk,
-                    event_id=f"state:{self.pk}:{status}",
-                    source=CallEvent.Source.STATE,
-                    type=f"state.{status}",
-                    occurred_at=at,
-                    payload={"status": status},
-                )
-        if won:
-            self.status, self.last_activity_at = status, now
+            for target, sources in _moves_towards(status).items():
+                rows = Call.objects.filter(where or models.Q(), pk=self.pk, status__in=sources)
+                if rows.update(status=target, last_activity_at=now):
+                    moved_to = target
+                    CallEvent.objects.create(
+                        call_id=self.pk,
+                        event_id=f"state:{self.pk}:{target}",
+                        source=CallEvent.Source.STATE,
+                        type=f"state.{target}",
+                        occurred_at=at,
+                        payload={"status": target},
+                    )
+                    break
+        if moved_to:
+            self.status, self.last_activity_at = moved_to, now
         else:
             self.refresh_from_db(fields=["status"])
-        return bool(won)
+        return moved_to == status
 
     def _record_once(self, **facts: Any) -> None:
         """Store each fact only if it is not known yet (empty string or None mean unknown).
@@ -349,6 +461,18 @@ class Call(models.Model):
         )
 
 
+@functools.cache
+def _moves_towards(status: str) -> dict[str, tuple[str, ...]]:
+    """Where a call at each status goes when an event points at `status`, grouped by the
+    destination: {join: (statuses that join to it)}, leaving out those already there."""
+    moves: dict[str, list[str]] = {}
+    for current in Call.Status.values:
+        target = Call.join(current, status)
+        if target != current:
+            moves.setdefault(target, []).append(current)
+    return {target: tuple(sources) for target, sources in moves.items()}
+
+
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -361,6 +485,7 @@ class CallEvent(models.Model):
         MEDIA = "media", "Media stream"
         STATE = "state", "State change"
         SYSTEM = "system", "phonebridge"
+        OPERATOR = "operator", "Operator"
 
     call = models.ForeignKey(
         Call, on_delete=models.CASCADE, related_name="events", null=True, blank=True

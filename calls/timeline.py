@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from calls.models import Call, CallEvent, TelnyxCommand
+from calls.redaction import redact, redact_text
 from calls.transcript import format_offset, speaker, transcription_data
 
 
@@ -60,7 +61,7 @@ def _from_event(event: CallEvent, start: datetime) -> Entry:
         offset_s=(event.occurred_at - start).total_seconds(),
         kind=kind,
         title=title,
-        detail=detail,
+        detail=redact_text(detail),
         failed=event.type.endswith(".failed"),
         key=f"event-{event.pk}",
         event_id=event.pk,
@@ -73,10 +74,10 @@ def _from_command(command: TelnyxCommand, start: datetime) -> Entry:
         offset_s=(command.created_at - start).total_seconds(),
         kind="command",
         title=f"→ {command.name}",
-        detail=_command_outcome(command),
+        detail=redact_text(_command_outcome(command)),
         failed=not command.ok and command.finished_at is not None,
         key=f"command-{command.pk}",
-        request_json=json.dumps(command.request_body, indent=2, sort_keys=True),
+        request_json=json.dumps(redact(command.request_body), indent=2, sort_keys=True),
     )
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from calls.models import CallEvent
+from calls.payload_shapes import confidence as valid_confidence
 
 TRANSCRIPTION = "call.transcription"
 
@@ -34,26 +35,38 @@ class Segment:
     at: datetime
     offset_s: float
     confidence: float | None
+    far_end: str = "Caller"  # how the person on the phone is named: "Callee" when we dialed
+    seek_s: float | None = None  # where the recording has this line (calls.regions)
 
     @property
     def speaker_label(self) -> str:
-        return self.speaker.capitalize()
+        return self.far_end if self.speaker == "caller" else "Agent"
 
     @property
     def offset(self) -> str:
         return format_offset(self.offset_s)
 
 
-def transcript(events: Iterable[CallEvent], *, start: datetime) -> list[Segment]:
+def transcript(
+    events: Iterable[CallEvent], *, start: datetime, far_end: str = "Caller"
+) -> list[Segment]:
     """The final segments, in the order they were spoken; offsets count from `start`."""
-    segments = [s for e in events if (s := _segment(e, start)) is not None]
+    segments = [s for e in events if (s := _segment(e, start, far_end)) is not None]
     return sorted(segments, key=lambda s: s.at)
+
+
+def far_end_label(direction: str) -> str:
+    """The person on the phone: who called us, or whom we called."""
+    return "Callee" if direction == "outbound" else "Caller"
 
 
 def transcription_data(event: CallEvent) -> dict[str, Any]:
     if event.type != TRANSCRIPTION:
         return {}
-    data = (event.payload.get("data") or {}).get("payload") or {}
+    # Any level may be something other than an object in an odd payload; none may raise.
+    envelope = event.payload if isinstance(event.payload, dict) else {}
+    outer = envelope.get("data")
+    data = outer.get("payload") if isinstance(outer, dict) else None
     found = data.get("transcription_data") if isinstance(data, dict) else None
     return found if isinstance(found, dict) else {}
 
@@ -62,16 +75,16 @@ def speaker(data: dict[str, Any]) -> str:
     return "agent" if data.get("transcription_track") == "outbound" else "caller"
 
 
-def _segment(event: CallEvent, start: datetime) -> Segment | None:
+def _segment(event: CallEvent, start: datetime, far_end: str) -> Segment | None:
     data = transcription_data(event)
     text = str(data.get("transcript") or "").strip()
     if not text or not data.get("is_final"):
         return None
-    confidence = data.get("confidence")
     return Segment(
         speaker=speaker(data),
         text=text,
         at=event.occurred_at,
         offset_s=(event.occurred_at - start).total_seconds(),
-        confidence=float(confidence) if isinstance(confidence, int | float) else None,
+        confidence=valid_confidence(data.get("confidence")),  # never raises
+        far_end=far_end,
     )

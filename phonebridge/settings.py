@@ -48,7 +48,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # Project-wide system checks (hosts, services, the local login) and the login guard.
+    "phonebridge",
 ]
+
+# The local admin login `runserver` creates in DEBUG never works anywhere else.
+AUTHENTICATION_BACKENDS = ["phonebridge.dev_login.LocalLoginGuardBackend"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -164,10 +169,26 @@ STREAM_CODEC = env.str("STREAM_CODEC", default="")
 L16_BIG_ENDIAN = env.bool("L16_BIG_ENDIAN", default=True)
 MEDIA_AUTH_HEADER_REQUIRED = env.bool("MEDIA_AUTH_HEADER_REQUIRED", default=False)
 MEDIA_MAX_LEAD_MS = env.int("MEDIA_MAX_LEAD_MS", default=100)
+# The most the agent's audio may fall behind (ms, lead included) before the oldest queued audio
+# is shed; past half of it silence is shed first (telephony.media.pacing).
+MAX_AGENT_AUDIO_LAG_MS = env.int("MAX_AGENT_AUDIO_LAG_MS", default=200)
 MEDIA_REORDER_WINDOW = env.int("MEDIA_REORDER_WINDOW", default=3)
 MEDIA_MAX_FRAME_BYTES = env.int("MEDIA_MAX_FRAME_BYTES", default=64 * 1024)
 MEDIA_MAX_BAD_FRAMES = env.int("MEDIA_MAX_BAD_FRAMES", default=50)
+# What one media peer can make us keep (telephony.media.limits): stored events per call, by
+# kind (DTMF; carrier errors; bad frames, unknown events included); the rest is only counted.
+MEDIA_MAX_STORED_DTMF = env.int("MEDIA_MAX_STORED_DTMF", default=200)
+MEDIA_MAX_STORED_WARNINGS = env.int("MEDIA_MAX_STORED_WARNINGS", default=20)
+# Caller audio may run this far ahead of the call's clock (a burst after a stall); beyond it,
+# frames are dropped and counted (Call.frames_early), so a flood cannot fill the recording.
+MEDIA_EARLY_ALLOWANCE_MS = env.int("MEDIA_EARLY_ALLOWANCE_MS", default=1000)
+# Every this many seconds a streaming call's counters and live figures reach the database
+# (Call.live_media), so a killed worker loses at most that much. One UPDATE per call.
+MEDIA_SNAPSHOT_SECONDS = env.float("MEDIA_SNAPSHOT_SECONDS", default=2.0)
 RECORD_CALLS = env.bool("RECORD_CALLS", default=DEBUG)
+# A recording stops here (4 hours: 0.9 GB at 16 kHz, under the WAV format's 4 GiB at any rate
+# we record); the call says so, and the file stays valid.
+RECORDING_MAX_SECONDS = env.int("RECORDING_MAX_SECONDS", default=4 * 3600)
 # Ask Telnyx to transcribe both sides once a call is answered (a billed Telnyx feature; the
 # admin shows the result as a conversation). On by default only with the simulator.
 TRANSCRIBE_CALLS = env.bool("TRANSCRIBE_CALLS", default=False)
@@ -180,20 +201,36 @@ PUBLIC_HOST = env.str("PUBLIC_HOST", default="") or env.str("NGROK_URL", default
 # The embedded Telnyx simulator stands in for Telnyx when there is no API key in DEBUG.
 # It can never be on in production settings: without DEBUG it is off whatever the environment.
 TELNYX_SIMULATOR = DEBUG and env.bool("TELNYX_SIMULATOR", default=not TELNYX_API_KEY)
-SIMULATOR_HOST = env.str("SIMULATOR_HOST", default="127.0.0.1:8000")
+# Where the embedded simulator reaches this server. Unset, it follows the server: the address
+# and port `runserver` (or any ASGI server) actually serves (telephony.telnyx.embedded), and
+# every value below derived from it follows too; these names say which ones were derived.
+SIMULATOR_HOST = env.str("SIMULATOR_HOST", default="")
+SIMULATOR_FOLLOWS_SERVER: list[str] = [] if SIMULATOR_HOST else ["SIMULATOR_HOST"]
+SIMULATOR_HOST = SIMULATOR_HOST or "127.0.0.1:8000"
 if TELNYX_SIMULATOR:
     TELNYX_API_KEY = TELNYX_API_KEY or "KEYSIMULATOR"
+    if not env.str("TELNYX_API_BASE_URL", default=""):
+        SIMULATOR_FOLLOWS_SERVER.append("TELNYX_API_BASE_URL")
     TELNYX_API_BASE_URL = env.str(
         "TELNYX_API_BASE_URL", default=f"http://{SIMULATOR_HOST}/_simulator/telnyx/v2"
     )
     TELNYX_CALL_CONTROL_APP_ID = TELNYX_CALL_CONTROL_APP_ID or "1000000000000000001"
     TELNYX_PHONE_NUMBER = TELNYX_PHONE_NUMBER or "+15550100000"
+    if not PUBLIC_HOST:
+        SIMULATOR_FOLLOWS_SERVER.append("PUBLIC_HOST")
     PUBLIC_HOST = PUBLIC_HOST or SIMULATOR_HOST
     TRANSCRIBE_CALLS = env.bool("TRANSCRIBE_CALLS", default=True)
     # The simulator signs webhooks with a key derived from SECRET_KEY, so the server, the
     # autoreloader's child and `manage.py simulate_call` all agree on it.
     SIMULATOR_SIGNING_SEED = hashlib.sha256(f"telnyx-simulator:{SECRET_KEY}".encode()).digest()
     TELNYX_PUBLIC_KEY = TELNYX_PUBLIC_KEY or public_key_for_seed(SIMULATOR_SIGNING_SEED)
+
+# The numbers the Dial page offers as "From" (E.164, comma-separated). Unset: with a real API
+# key, the account's numbers as Telnyx lists them; otherwise TELNYX_PHONE_NUMBER alone.
+TELNYX_FROM_NUMBERS = env.list("TELNYX_FROM_NUMBERS", default=[])
+# Numbers typed without a '+' are read in this country's national format (ISO 3166 code such
+# as US or GB, or a calling code such as +44); empty: only E.164 is accepted.
+DEFAULT_COUNTRY = env.str("DEFAULT_COUNTRY", default="")
 
 # Stream (getstream.io)
 
@@ -238,6 +275,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's default config gives "django" its own console handler besides the root's:
+        # every 4xx/5xx and the reloader's line were printed twice. The root's is enough.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},

@@ -14,6 +14,7 @@ from django.core.checks import CheckMessage, Error, register
 
 from calls.models import Call
 from telephony.bridges import BRIDGES
+from telephony.national_numbers import country_rules
 
 
 @register("telephony")
@@ -46,6 +47,23 @@ def check_bridge(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             )
         )
     return messages
+
+
+@register("telephony")
+def check_default_country(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if not settings.DEFAULT_COUNTRY:
+        return []
+    try:
+        country_rules(settings.DEFAULT_COUNTRY)
+    except ValueError as exc:
+        return [
+            Error(
+                str(exc),
+                hint="For example DEFAULT_COUNTRY=US, or DEFAULT_COUNTRY=+44.",
+                id="telephony.E010",
+            )
+        ]
+    return []
 
 
 def _is_http_url(value: str) -> bool:

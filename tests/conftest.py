@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +15,29 @@ from nacl.signing import SigningKey
 
 from telephony.telnyx import client as telnyx_client
 from tests.environment import TEST_SIGNING_SEED
+from tests.services import REQUIRE_SERVICES
+
+# tests/services.py's missing_reason(): "<binary> not installed: apt-get install <package>".
+_MISSING_SERVICE = re.compile(r"(?P<binary>\S+) not installed: apt-get install (?P<package>\S+)")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per missing system package, however many tests it skipped."""
+    skipped: Counter[tuple[str, str]] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr or "")
+        found = _MISSING_SERVICE.search(reason)
+        if found:
+            skipped[(found["binary"], found["package"])] += 1
+    for (binary, package), count in sorted(skipped.items()):
+        terminalreporter.write_line(
+            f"{count} test{'s' if count != 1 else ''} skipped: {binary} is not installed; "
+            f"run `apt-get install {package}` (or .ci/run) to run them. "
+            f"{REQUIRE_SERVICES}=1 turns these skips into failures.",
+            yellow=True,
+            bold=True,
+        )
 
 
 @pytest.fixture
@@ -80,6 +105,13 @@ def _fresh_telnyx_clients():
     telnyx_client.reset_clients()
     yield
     telnyx_client.reset_clients()
+
+
+@pytest.fixture(autouse=True)
+def _simulator_stays_where_tests_put_it(settings):
+    """Tests set SIMULATOR_HOST and the URLs derived from it themselves; the simulator
+    following the server (telephony.telnyx.embedded.follow_server) is tested by opting in."""
+    settings.SIMULATOR_FOLLOWS_SERVER = []
 
 
 @pytest.fixture

@@ -1,7 +1,11 @@
 """Real PostgreSQL and Redis servers and real phonebridge worker processes, for the tests.
 
 Each is started by the suite on a free port in a temporary directory and stopped afterwards.
-A missing server binary fails the test with what to install; nothing is skipped.
+A missing server binary skips the tests that need it, with the Debian package to install (and
+one summary line per package at the end of the run, tests/conftest.py); with
+PHONEBRIDGE_REQUIRE_SERVICES=1, as `.ci/run` sets, it fails them instead, so CI never skips.
+PHONEBRIDGE_HIDE_SERVICES=redis-server,initdb,chromium makes the lookup act as if those were
+missing, to see a fresh machine's run on this one.
 """
 
 from __future__ import annotations
@@ -28,15 +32,32 @@ from tests.live import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _binary(name: str, *patterns: str) -> str:
-    for pattern in patterns:
-        matches = sorted(glob.glob(pattern))
-        if matches:
-            return matches[-1]
-    found = shutil.which(name)
-    if found:
-        return found
-    pytest.fail(f"{name} is needed for this test: install it (Debian: see .ci/run)", pytrace=False)
+# The Debian package that provides each binary the suite starts.
+PACKAGES = {"redis-server": "redis-server", "initdb": "postgresql", "chromium": "chromium"}
+REQUIRE_SERVICES = "PHONEBRIDGE_REQUIRE_SERVICES"
+HIDE_SERVICES = "PHONEBRIDGE_HIDE_SERVICES"
+
+
+def missing_reason(name: str) -> str:
+    """The skip reason; tests/conftest.py counts skips by it for the run's summary."""
+    return f"{name} not installed: apt-get install {PACKAGES[name]}"
+
+
+def require_binary(name: str, *patterns: str) -> str:
+    """The path of `name` (first a glob of `patterns`, then PATH); else skip, or fail in CI."""
+    hidden = {part.strip() for part in os.environ.get(HIDE_SERVICES, "").split(",")}
+    if name not in hidden:
+        for pattern in patterns:
+            matches = sorted(glob.glob(pattern))
+            if matches:
+                return matches[-1]
+        found = shutil.which(name)
+        if found:
+            return found
+    reason = missing_reason(name)
+    if os.environ.get(REQUIRE_SERVICES) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_SERVICES}=1: services may not be skipped)", pytrace=False)
+    pytest.skip(reason)
 
 
 def _wait_for_port(port: int, timeout: float = 20.0) -> None:
@@ -59,7 +80,7 @@ class Redis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        server = shutil.which("redis-server") or _binary("redis-server")
+        server = require_binary("redis-server")
         self.process = subprocess.Popen(
             [
                 server,
@@ -129,7 +150,7 @@ class Postgres:
 
 @contextmanager
 def postgres_server() -> Iterator[Postgres]:
-    initdb = _binary("initdb", "/usr/lib/postgresql/*/bin/initdb")
+    initdb = require_binary("initdb", "/usr/lib/postgresql/*/bin/initdb")
     bin_dir = Path(initdb).parent
     data = Path(tempfile.mkdtemp(prefix="phonebridge-pg-"))
     as_user: list[str] = []
@@ -265,3 +286,83 @@ def manage(env: dict[str, str], *args: str) -> str:
     if result.returncode:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
+
+
+@dataclass
+class DevServer:
+    """`manage.py runserver` as a newcomer starts it: a checkout with no .env and no
+    SECRET_KEY (so DEBUG and the embedded simulator are on), on `port`, with its own database."""
+
+    port: int
+    home: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ("--noreload",)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.home / "runserver.log"
+
+    def env(self) -> dict[str, str]:
+        cleared = ("TELNYX_", "STREAM_", "DJANGO_", "SIMULATOR_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(cleared)}
+        for name in ("SECRET_KEY", "DEBUG", "PUBLIC_HOST", "DATABASE_URL", "REDIS_URL"):
+            env.pop(name, None)
+        env.update(
+            PHONEBRIDGE_READ_DOT_ENV="0",
+            DATABASE_URL=f"sqlite:///{self.home / 'db.sqlite3'}",
+            MEDIA_ROOT=str(self.home / "media"),
+            PYTHONUNBUFFERED="1",
+        )
+        env.pop("PHONEBRIDGE_COMMAND_LINE", None)  # manage.py sets it, as from a shell
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 60.0) -> DevServer:
+        command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", *self.args]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # the reloader's child is stopped with it
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"runserver exited:\n{self.output()}")
+            try:
+                httpx.get(f"{self.url}/healthz", timeout=1)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise TimeoutError(f"runserver did not start:\n{self.output()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@contextmanager
+def dev_server(**kwargs: object) -> Iterator[DevServer]:
+    home = Path(tempfile.mkdtemp(prefix="phonebridge-dev-"))
+    server = DevServer(free_port(), home, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
+from telephony.numbers import is_e164
 from telephony.telnyx.webhooks import load_public_key
 
 SUPPORTED_BIDIRECTIONAL_CODECS = ("PCMU", "PCMA", "L16")
@@ -20,6 +21,7 @@ def check_telnyx(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if not settings.TELNYX_SIMULATOR:
         messages += _check_credentials()
     messages += _check_public_key()
+    messages += _check_phone_numbers()
     messages += _check_verification_switch()
     messages += _check_media_options()
     return messages
@@ -71,6 +73,21 @@ def _check_public_key() -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_phone_numbers() -> list[CheckMessage]:
+    numbers = [("TELNYX_PHONE_NUMBER", settings.TELNYX_PHONE_NUMBER)]
+    numbers += [("TELNYX_FROM_NUMBERS", n) for n in getattr(settings, "TELNYX_FROM_NUMBERS", [])]
+    return [
+        Error(
+            f"{name}={number!r} is not in E.164 form, so Telnyx would refuse every call with it.",
+            hint="Write it as a '+', the country code and the number, digits only, "
+            "for example +15551234567.",
+            id="telephony.E009",
+        )
+        for name, number in numbers
+        if number and not is_e164(number)
+    ]
 
 
 def _check_verification_switch() -> list[CheckMessage]:

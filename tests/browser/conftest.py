@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from tests.calls.conftest import staff
+from tests.services import require_binary
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -42,15 +43,12 @@ def _orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
 def browser(django_db_setup) -> Iterator[object]:
     # After the test database exists: creating it from inside Playwright's loop would trip
     # Django's async-safety check.
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium (see .ci/run)", pytrace=False
-        )
+    chromium = require_binary("chromium", CHROMIUM)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
         )
         yield browser
         browser.close()

@@ -278,9 +278,11 @@ class TestLivePolling:
         assert set(first["fragments"]) == {
             "summary",
             "recording",
+            "waveform",
             "transcript",
             "timeline",
             "media",
+            "live",
         }
         with CaptureQueriesContext(connection) as queries:
             same = viewer_client.get(url, {"since": first["marker"]}).json()

@@ -7,10 +7,22 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from calls.models import Call
-from telephony.telnyx import embedded
+from telephony.telnyx import embedded, owned_numbers
 from tests.calls.conftest import make_call
+from tests.fake_telnyx import FakeTelnyx
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _our_numbers(settings):
+    """The numbers we own come from settings here; the fetched list is tested on its own."""
+    settings.TELNYX_FROM_NUMBERS = ["+15550002222"]
+    settings.DEFAULT_COUNTRY = ""
+    owned_numbers.forget_owned_numbers()
+    yield
+    owned_numbers.forget_owned_numbers()
+
 
 DIAL = "/admin/calls/call/dial/"
 LIST = "/admin/calls/call/"
@@ -154,3 +166,105 @@ class TestSimulateButton:
         settings.TELNYX_SIMULATOR = True
         response = viewer_client.post("/admin/calls/call/simulate/", {"from_number": "+1555"})
         assert response.status_code == 403
+
+
+class TestFromNumbers:
+    def test_from_is_a_choice_of_the_numbers_we_own(self, operator_client):
+        field = operator_client.get(DIAL).context["form"].fields["from_number"]
+        assert [value for value, _ in field.choices] == ["+15550001111", "+15550002222"]
+        assert "TELNYX_FROM_NUMBERS" in field.help_text
+
+    def test_a_number_we_do_not_own_is_refused(self, operator_client, fake_telnyx):
+        response = operator_client.post(DIAL, dial_form(from_number="+15559999999"))
+        assert response.context["form"].errors["from_number"]
+        assert fake_telnyx.requests == []
+
+    def test_with_a_key_and_no_list_the_numbers_come_from_telnyx(
+        self, operator_client, settings, monkeypatch
+    ):
+        settings.TELNYX_FROM_NUMBERS = []
+        fake = FakeTelnyx()
+        listed = {"data": [{"phone_number": "+15550003333"}, {"phone_number": "+15550001111"}]}
+        fake.responses["phone_numbers"] = [(200, listed, {})]
+        monkeypatch.setattr(owned_numbers, "get_client", fake.client)
+
+        field = operator_client.get(DIAL).context["form"].fields["from_number"]
+        operator_client.get(DIAL)  # a second page load is served from the cache
+
+        assert [value for value, _ in field.choices] == ["+15550001111", "+15550003333"]
+        assert "your Telnyx account" in field.help_text
+        assert [r.url.path for r in fake.requests] == ["/v2/phone_numbers"]
+
+    def test_when_telnyx_cannot_list_them_our_configured_number_is_offered(
+        self, operator_client, settings, monkeypatch
+    ):
+        settings.TELNYX_FROM_NUMBERS = []
+        fake = FakeTelnyx()
+        fake.fail("phone_numbers", 401, "10009", "Authentication failed", "Bad key.")
+        monkeypatch.setattr(owned_numbers, "get_client", fake.client)
+
+        field = operator_client.get(DIAL).context["form"].fields["from_number"]
+
+        assert [value for value, _ in field.choices] == ["+15550001111"]
+        assert "10009" in field.help_text
+
+
+class TestTypedNumbers:
+    def test_a_national_number_is_read_with_the_default_country(
+        self, operator_client, settings, fake_telnyx
+    ):
+        settings.DEFAULT_COUNTRY = "GB"
+        operator_client.post(DIAL, dial_form(to="020 7946 0958"))
+        (body,) = fake_telnyx.bodies("/calls")
+        assert body["to"] == "+442079460958"
+
+    def test_without_a_default_country_a_national_number_is_explained(
+        self, operator_client, fake_telnyx
+    ):
+        response = operator_client.post(DIAL, dial_form(to="020 7946 0958"))
+        assert "is not an E.164 phone number" in response.content.decode()
+        assert fake_telnyx.requests == []
+
+    def test_pasted_text_is_never_cut_short_by_the_browser(self, operator_client):
+        html = operator_client.get(DIAL).content.decode()
+        assert "maxlength" not in html
+
+    def test_too_long_a_number_is_an_error_not_a_truncation(self, operator_client, fake_telnyx):
+        pasted = "+1 555 123 4567 extension 89 please call after five"
+        response = operator_client.post(DIAL, dial_form(to=pasted))
+        assert "at most 32 characters" in response.content.decode()
+        assert fake_telnyx.requests == []
+
+    def test_the_answering_machine_modes_are_explained_in_words(self, operator_client):
+        html = operator_client.get(DIAL).content.decode()
+        assert "on a machine wait for its beep" in html
+        assert "Off: connect the agent as soon as the call is answered" in html
+
+
+class TestFarEnd:
+    def test_it_is_offered_only_with_the_simulator(self, operator_client, settings):
+        settings.TELNYX_SIMULATOR = False
+        assert "far_end" not in operator_client.get(DIAL).context["form"].fields
+        settings.TELNYX_SIMULATOR = True
+        choices = dict(operator_client.get(DIAL).context["form"].fields["far_end"].choices)
+        assert set(choices) == {"answers", "voicemail", "busy", "rejects", "no_answer"}
+
+    def test_the_chosen_far_end_meets_the_next_dial_on_the_simulator(
+        self, operator_client, settings, fake_telnyx, monkeypatch
+    ):
+        settings.TELNYX_SIMULATOR = True
+        embedded.reset_embedded_simulator()
+        operator_client.post(DIAL, dial_form(far_end="voicemail", far_end_keys="12#"))
+        scenario = embedded.embedded_simulator().carrier.outbound_scenarios["+15551234567"]
+        embedded.reset_embedded_simulator()
+        assert (scenario.dial_outcome, scenario.amd_result, scenario.dtmf) == (
+            "answer",
+            "machine",
+            "12#",
+        )
+
+    def test_bad_keys_for_the_far_end_are_explained(self, operator_client, settings, fake_telnyx):
+        settings.TELNYX_SIMULATOR = True
+        response = operator_client.post(DIAL, dial_form(far_end="answers", far_end_keys="12x"))
+        assert "DTMF keys are 0-9, A-D, * and #." in response.content.decode()
+        assert fake_telnyx.requests == []

@@ -171,3 +171,146 @@ async def test_the_bridge_learns_facts_only_while_it_wants_them():
     assert not await Call.arecord_bridge_fact(call.pk, "agent_session_id", "session-2")
     await call.arefresh_from_db()
     assert (call.stream_call_id, call.agent_session_id) == ("", "session-1")
+
+
+# Calls that never connected ---------------------------------------------------------------
+
+
+def make_outbound(**fields) -> Call:
+    return Call.objects.create(
+        direction=Call.Direction.OUTBOUND, to_number="+15559990000", created_at=T0, **fields
+    )
+
+
+def test_an_inbound_call_the_caller_gave_up_on_is_missed_with_its_ring_time():
+    call = make_call(created_at=T0)
+    call.mark_ended(at=T0 + timedelta(seconds=7), cause="originator_cancel", source="caller")
+    call.refresh_from_db()
+    assert call.status == Call.Status.MISSED
+    assert call.ring_time == timedelta(seconds=7)
+    assert call.story == "Missed: the caller hung up after 7.0 s of ringing, before we answered."
+    assert not call.is_live
+
+
+@pytest.mark.parametrize(
+    ("cause", "status"),
+    [
+        ("user_busy", Call.Status.BUSY),
+        ("call_rejected", Call.Status.REJECTED),
+        ("timeout", Call.Status.NO_ANSWER),
+        ("no_answer", Call.Status.NO_ANSWER),
+        ("originator_cancel", Call.Status.NO_ANSWER),
+    ],
+)
+def test_an_outbound_call_that_never_connected_has_its_outcome(cause, status):
+    call = make_outbound()
+    call.mark_ringing(at=T0 + timedelta(milliseconds=1500))
+    call.mark_ended(at=T0 + timedelta(seconds=20), cause=cause, source="callee")
+    call.refresh_from_db()
+    assert call.status == status
+    assert call.post_dial_delay == timedelta(milliseconds=1500)
+    assert call.ring_time == timedelta(seconds=18.5)
+    assert call.story.startswith(f"{call.get_status_display()}: +15559990000")
+    assert "Post-dial delay 1.5 s." in call.story
+
+
+def test_normal_clearing_means_the_call_was_answered_even_before_the_answer_arrives():
+    call = make_call()
+    call.mark_ended(at=T0, cause="normal_clearing", source="caller")
+    assert call.status == Call.Status.ENDED
+
+
+@pytest.mark.parametrize("hangup_first", [True, False])
+def test_a_late_answer_to_a_missed_call_ends_it_as_if_it_had_come_first(hangup_first):
+    call = make_call()
+    steps = [
+        lambda: call.mark_ended(at=T0 + timedelta(seconds=5), cause="originator_cancel"),
+        lambda: call.mark_answered(at=T0 + timedelta(seconds=1)),
+    ]
+    for step in steps if hangup_first else reversed(steps):
+        step()
+    call.refresh_from_db()
+    assert call.status == Call.Status.ENDED
+    assert call.duration == timedelta(seconds=4)
+    assert call.events.filter(type="state.missed").exists() == hangup_first
+
+
+def test_a_late_answer_reports_that_it_did_not_answer_the_call():
+    call = make_call()
+    call.mark_ended(at=T0, cause="originator_cancel")
+    assert not call.mark_answered(at=T0)  # nothing must start a transcription on it
+    assert call.status == Call.Status.ENDED
+
+
+def test_a_hangup_racing_an_answer_on_a_stale_copy_still_ends_the_call():
+    call = make_call()
+    stale = Call.objects.get(pk=call.pk)  # another worker's copy, from before the answer
+    call.mark_answered(at=T0)
+    stale.mark_ended(at=T0 + timedelta(seconds=3), cause="originator_cancel")
+    call.refresh_from_db()
+    assert call.status == Call.Status.ENDED
+
+
+def test_a_failure_wins_over_a_missed_call():
+    call = make_call()
+    call.mark_failed(reason="answer failed: Telnyx error 90018: Call has already ended")
+    call.mark_ended(at=T0, cause="originator_cancel")
+    assert call.status == Call.Status.FAILED
+
+
+def test_statuses_form_a_join_semilattice():
+    statuses = Call.Status.values
+    for a in statuses:
+        assert Call.join(a, a) == a
+        assert Call.join(Call.Status.INITIATED, a) == a
+        assert Call.join(Call.Status.FAILED, a) == Call.Status.FAILED
+        for b in statuses:
+            assert Call.join(a, b) == Call.join(b, a)
+            for c in statuses:
+                assert Call.join(Call.join(a, b), c) == Call.join(a, Call.join(b, c))
+
+
+def test_every_status_is_either_live_or_final():
+    assert set(Call.LIVE_STATUSES) | set(Call.FINAL_STATUSES) == set(Call.Status.values)
+    assert not set(Call.LIVE_STATUSES) & set(Call.FINAL_STATUSES)
+
+
+# Failure stories ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reason", "story"),
+    [
+        (
+            "answer failed: Telnyx error 90018: Call has already ended",
+            "The caller heard ringing and was never connected: we could not answer. "
+            "Telnyx refused our answer: Telnyx error 90018: Call has already ended",
+        ),
+        (
+            "answer failed: answer: no response from Telnyx (ReadTimeout)",
+            "The caller heard ringing and was never connected: we could not answer. "
+            "No response from Telnyx to our answer (ReadTimeout).",
+        ),
+        (
+            "No response from Telnyx when dialing (ConnectError).",
+            "The call was never placed. No response from Telnyx when dialing (ConnectError).",
+        ),
+        (
+            "Telnyx refused the call: Telnyx error 10010: Invalid to.",
+            "The call was never placed. Telnyx refused the call: Telnyx error 10010: Invalid to.",
+        ),
+        (
+            "media stream failed: connection refused",
+            "The caller was connected but no audio flowed (connection refused); we hung up.",
+        ),
+        ("agent server full", "Failed: agent server full"),
+    ],
+)
+def test_a_failure_says_what_the_caller_experienced(reason, story):
+    call = make_call()
+    call.mark_failed(reason=reason)
+    assert call.story == story
+
+
+def test_a_live_call_has_no_story_yet():
+    assert make_call().story == ""

@@ -8,9 +8,11 @@ import signal
 from argparse import ArgumentParser
 from typing import Any
 
+import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from telephony.telnyx.embedded import CARRIER_INFO_PATH
 from telephony.telnyx.simulator.calls import CallReport
 from telephony.telnyx.simulator.carrier import Carrier
 from telephony.telnyx.simulator.faults import parse_fail_rate
@@ -19,6 +21,7 @@ from telephony.telnyx.simulator.scenario import Scenario, WebhookFaults
 from telephony.telnyx.simulator.server import running_simulator
 
 DEFAULT_APP_ID = "1000000000000000001"
+PREFLIGHT_TIMEOUT_S = 3.0
 
 
 class Command(BaseCommand):
@@ -144,6 +147,9 @@ class Command(BaseCommand):
 
         async with running_simulator(carrier, host=host, port=port) as sim:
             self._announce(sim.base_url, carrier, options)
+            if not options["serve_outbound"]:
+                # Ringing a server that answers through another carrier rings out unanswered.
+                await self._preflight(options["server"].rstrip("/"), sim.base_url, carrier)
             if options["serve_outbound"]:
                 await answer_dials(
                     carrier,
@@ -166,6 +172,27 @@ class Command(BaseCommand):
             for line in summary.lines(carrier):
                 self.stdout.write(line)
 
+    async def _preflight(self, server: str, base_url: str, carrier: Carrier) -> None:
+        """Fail at once, saying what to do, when the server would not talk to this simulator."""
+        try:
+            async with httpx.AsyncClient(timeout=PREFLIGHT_TIMEOUT_S) as client:
+                response = await client.get(server + CARRIER_INFO_PATH)
+        except httpx.TransportError as exc:
+            raise CommandError(
+                f"Nothing answers at {server} ({type(exc).__name__}): start phonebridge "
+                "(uv run manage.py runserver) or point --server at it."
+            ) from None
+        info = _carrier_info(response)
+        if info is None:
+            return  # not a dev server with the simulator: it was configured by hand
+        key = carrier.public_key_b64
+        if info.get("telnyx_api_base_url") != base_url or info.get("telnyx_public_key") != key:
+            raise CommandError(
+                f"{server} talks to {info.get('telnyx_api_base_url')}, not to this simulator: "
+                f"restart it as `TELNYX_API_BASE_URL={base_url} TELNYX_PUBLIC_KEY={key} "
+                "uv run manage.py runserver`, or press Simulate inbound call in its admin."
+            )
+
     def _announce(self, base_url: str, carrier: Carrier, options: dict[str, Any]) -> None:
         self.stdout.write(f"Simulated Telnyx API: {base_url}")
         self.stdout.write("The server must run with:")
@@ -174,3 +201,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Webhooks go to {options['server'].rstrip('/')}/telnyx/events")
         if options["serve_outbound"]:
             self.stdout.write("Answering outbound dials; Ctrl-C to stop.")
+
+
+def _carrier_info(response: httpx.Response) -> dict[str, Any] | None:
+    if response.status_code != 200:
+        return None
+    try:
+        info = response.json()
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) and "telnyx_api_base_url" in info else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 import uuid
@@ -26,6 +27,8 @@ from telephony.telnyx.simulator.clock import iso_micro, now_utc
 from telephony.telnyx.simulator.scenario import WebhookFaults
 
 _REORDER_COLLECT_S = 0.05  # how long a reordering lane waits for a batch to shuffle
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -157,6 +160,7 @@ class WebhookSender:
 
     async def _deliver(self, event: Event, *, duplicate: bool = False) -> None:
         attempt = 0
+        delivery: Delivery | None = None
         for url in filter(None, (event.url, event.failover_url)):
             for _ in range(self.max_attempts):
                 attempt += 1
@@ -165,6 +169,16 @@ class WebhookSender:
                 if delivery.ok or not self._should_retry(delivery):
                     return
                 await asyncio.sleep(self._backoff(event, delivery, attempt))
+        if delivery is not None:
+            # Said out loud: a simulator that cannot reach the server otherwise rings nobody,
+            # silently (the "Simulate inbound call" on the wrong port).
+            logger.warning(
+                "Telnyx simulator: gave up delivering %s to %s after %d attempts (%s)",
+                event.event_type,
+                delivery.url,
+                attempt,
+                delivery.error or f"HTTP {delivery.status}",
+            )
 
     def _should_retry(self, delivery: Delivery) -> bool:
         if delivery.fault in ("bad_signature", "missing_header"):
