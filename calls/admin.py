@@ -43,7 +43,7 @@ from calls.detail import clock, detail_context, render_fragments, status_badge
 from calls.export import CHUNK_SIZE, csv_response, export_changelist
 from calls.forms import DtmfForm, TransferForm
 from calls.live import call_marker
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from calls.redaction import redact
 from calls.waveform_views import waveform_urls
 from telephony import actions
@@ -374,9 +374,9 @@ def _id_matches(term: str) -> Q | None:
     except ValueError:
         if not _ID_PREFIX.match(term):
             return None
-        commanded = TelnyxCommand.objects.filter(command_id__istartswith=term).values("call_id")
+        commanded = CarrierCommand.objects.filter(command_id__istartswith=term).values("call_id")
         return Q(pk__istartswith=term) | Q(pk__in=commanded)
-    commanded = TelnyxCommand.objects.filter(command_id=value).values("call_id")
+    commanded = CarrierCommand.objects.filter(command_id=value).values("call_id")
     return Q(pk=value) | Q(pk__in=commanded)
 
 
@@ -419,8 +419,8 @@ class CallEventAdmin(admin.ModelAdmin):
         return _json_block(event.payload)
 
 
-@admin.register(TelnyxCommand)
-class TelnyxCommandAdmin(admin.ModelAdmin):
+@admin.register(CarrierCommand)
+class CarrierCommandAdmin(admin.ModelAdmin):
     list_display = (
         "sent",
         "name",
@@ -439,25 +439,25 @@ class TelnyxCommandAdmin(admin.ModelAdmin):
     show_full_result_count = False
     exclude = ("request_body",)  # shown through redact(), as request_shown
     readonly_fields = [
-        *(f.name for f in TelnyxCommand._meta.fields if f.name != "request_body"),
+        *(f.name for f in CarrierCommand._meta.fields if f.name != "request_body"),
         "request_shown",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: TelnyxCommand | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: CarrierCommand | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: TelnyxCommand | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: CarrierCommand | None = None) -> bool:
         return False  # kept, like the calls; retention is `manage.py purge_calls`
 
     @admin.display(description=_SENT_HEADER, ordering="created_at")
-    def sent(self, command: TelnyxCommand) -> str:
+    def sent(self, command: CarrierCommand) -> str:
         return exact_time(command.created_at)
 
     @admin.display(description="Request body")
-    def request_shown(self, command: TelnyxCommand) -> SafeString:
+    def request_shown(self, command: CarrierCommand) -> SafeString:
         return _json_block(command.request_body)
 
 

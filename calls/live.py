@@ -22,7 +22,7 @@ from django.http import HttpRequest, QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -157,7 +157,7 @@ def panel(model_admin: ModelAdmin[Call], request: HttpRequest, query: str) -> di
     }
 
 
-def _latest(model: type[CallEvent | TelnyxCommand], field: str) -> Subquery:
+def _latest(model: type[CallEvent | CarrierCommand], field: str) -> Subquery:
     rows = model.objects.filter(call=OuterRef("pk")).order_by().values("call")
     return Subquery(rows.annotate(latest=Max(field)).values("latest")[:1])
 
@@ -173,8 +173,8 @@ def call_marker(call_id: uuid.UUID | str) -> tuple[str, Call] | None:
         Call.objects.filter(pk=call_id)
         .annotate(
             last_event=_latest(CallEvent, "id"),
-            last_command=_latest(TelnyxCommand, "id"),
-            last_finished=_latest(TelnyxCommand, "finished_at"),
+            last_command=_latest(CarrierCommand, "id"),
+            last_finished=_latest(CarrierCommand, "finished_at"),
         )
         .only(
             "status",

@@ -84,6 +84,12 @@ class Call(models.Model):
     CONNECTED_CAUSES = frozenset({"", "normal_clearing", "time_limit", "reconciled"})
     OUTBOUND_UNANSWERED = {"user_busy": Status.BUSY, "call_rejected": Status.REJECTED}
 
+    class Carrier(models.TextChoices):
+        """Who carries the phone leg (telephony.carrier.CARRIERS maps each to its class)."""
+
+        TELNYX = "telnyx", "Telnyx"
+        TWILIO = "twilio", "Twilio"
+
     class Bridge(models.TextChoices):
         """What answers the phone leg (telephony.bridges maps each to its class)."""
 
@@ -131,8 +137,20 @@ class Call(models.Model):
         default=False, help_text="Placed through the embedded simulator."
     )
 
-    # Telnyx identifiers
-    call_control_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # Which carrier carries the call; telephony.carrier.carrier_for(call) follows it.
+    carrier = models.CharField(
+        max_length=16, choices=Carrier.choices, default=Carrier.TELNYX, db_index=True
+    )
+
+    # The carrier's ids. call_control_id is the carrier's handle on this leg: Telnyx's
+    # call_control_id, Twilio's CallSid. The leg and session ids are Telnyx's only.
+    call_control_id = models.CharField(
+        max_length=255,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="The carrier's id for this call leg (Telnyx call_control_id, Twilio CallSid).",
+    )
     call_leg_id = models.CharField(max_length=64, blank=True, db_index=True)
     call_session_id = models.CharField(max_length=64, blank=True, db_index=True)
 
@@ -520,11 +538,15 @@ class CallEvent(models.Model):
         )
 
 
-class TelnyxCommand(models.Model):
-    """Every command sent to Telnyx: one row per logical command, however many attempts."""
+class CarrierCommand(models.Model):
+    """Every request sent to a carrier's REST API (Telnyx's Call Control commands, Twilio's
+    Calls/Recordings requests): one row per logical command, however many attempts."""
 
     call = models.ForeignKey(
         Call, on_delete=models.CASCADE, related_name="commands", null=True, blank=True
+    )
+    carrier = models.CharField(
+        max_length=16, choices=Call.Carrier.choices, default=Call.Carrier.TELNYX, db_index=True
     )
     name = models.CharField(max_length=64, db_index=True)
     command_id = models.UUIDField(null=True, blank=True)

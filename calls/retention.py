@@ -22,7 +22,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import QuerySet
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def count(cutoff: datetime) -> Purge:
     return Purge(
         calls=calls.count(),
         events=CallEvent.objects.filter(call__in=calls).count() + _orphan_events(cutoff).count(),
-        commands=TelnyxCommand.objects.filter(call__in=calls).count()
+        commands=CarrierCommand.objects.filter(call__in=calls).count()
         + _orphan_commands(cutoff).count(),
         recordings=calls.exclude(recording="").count(),
         history=_history_count(calls),
@@ -89,7 +89,7 @@ def _delete_batch(batch: list[tuple[Any, str]], done: Purge) -> None:
         _, deleted = Call.objects.filter(pk__in=ids).delete()
     done.calls += deleted.get(Call._meta.label, 0)
     done.events += deleted.get(CallEvent._meta.label, 0)
-    done.commands += deleted.get(TelnyxCommand._meta.label, 0)
+    done.commands += deleted.get(CarrierCommand._meta.label, 0)
     storage = Call._meta.get_field("recording").storage
     for name in (name for _, name in batch if name):
         try:
@@ -106,8 +106,8 @@ def _orphan_events(cutoff: datetime) -> QuerySet[CallEvent]:
     return CallEvent.objects.filter(call__isnull=True, received_at__lt=cutoff)
 
 
-def _orphan_commands(cutoff: datetime) -> QuerySet[TelnyxCommand]:
-    return TelnyxCommand.objects.filter(call__isnull=True, created_at__lt=cutoff)
+def _orphan_commands(cutoff: datetime) -> QuerySet[CarrierCommand]:
+    return CarrierCommand.objects.filter(call__isnull=True, created_at__lt=cutoff)
 
 
 def _history(ids: list[Any]) -> QuerySet[LogEntry]:

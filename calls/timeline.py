@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from calls.redaction import redact, redact_text
 from calls.transcript import format_offset, speaker, transcription_data
 
@@ -35,7 +35,7 @@ class Entry:
 
 
 def timeline(
-    events: Iterable[CallEvent], commands: Iterable[TelnyxCommand], *, start: datetime
+    events: Iterable[CallEvent], commands: Iterable[CarrierCommand], *, start: datetime
 ) -> list[Entry]:
     entries = [_from_event(e, start) for e in events]
     entries += [_from_command(c, start) for c in commands]
@@ -68,7 +68,7 @@ def _from_event(event: CallEvent, start: datetime) -> Entry:
     )
 
 
-def _from_command(command: TelnyxCommand, start: datetime) -> Entry:
+def _from_command(command: CarrierCommand, start: datetime) -> Entry:
     return Entry(
         at=command.created_at,
         offset_s=(command.created_at - start).total_seconds(),
@@ -81,7 +81,7 @@ def _from_command(command: TelnyxCommand, start: datetime) -> Entry:
     )
 
 
-def _command_outcome(command: TelnyxCommand) -> str:
+def _command_outcome(command: CarrierCommand) -> str:
     if command.finished_at is None:
         return "sent, waiting for Telnyx"
     tries = f"{command.attempts} attempt{'s' if command.attempts != 1 else ''}"

@@ -5,7 +5,7 @@ telnyx-protocol.md §3. Every logical command carries a fresh UUID `command_id`,
 retries so Telnyx runs it once (§3.2). 5xx, 408, 429, timeouts and connection errors are
 retried with capped exponential backoff (429 honours Retry-After / x-ratelimit-reset); other
 4xx are final. Errors arrive as `{"errors": [{"code", "title", "detail"}]}` and become
-`TelnyxError`. Every mutating request is logged as a `TelnyxCommand` row.
+`TelnyxError`. Every mutating request is logged as a `CarrierCommand` row.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from calls.models import Call, TelnyxCommand
+from calls.models import Call, CarrierCommand
 from calls.redaction import redact, redact_text
 from telephony import metrics
 from telephony.carrier import CarrierError, DialedCall
@@ -151,11 +151,11 @@ class TelnyxClient:
         body: dict[str, Any] | None,
         call: Call | None,
         command_id: str | None,
-    ) -> TelnyxCommand | None:
+    ) -> CarrierCommand | None:
         if method == "GET":
             return None
         try:
-            return await TelnyxCommand.objects.acreate(
+            return await CarrierCommand.objects.acreate(
                 call=call,
                 name=name,
                 command_id=command_id,
@@ -171,7 +171,7 @@ class TelnyxClient:
 
     async def _log_finish(
         self,
-        log: TelnyxCommand | None,
+        log: CarrierCommand | None,
         attempts: int,
         started: float,
         status_code: int | None,
@@ -195,7 +195,7 @@ class TelnyxClient:
             logger.exception("%s: could not log the command's outcome", log.name)
 
     def _measure(
-        self, log: TelnyxCommand | None, started: float, error: TelnyxError | None
+        self, log: CarrierCommand | None, started: float, error: TelnyxError | None
     ) -> None:
         if log is None:
             return  # reads (GET) are not commands

@@ -35,7 +35,7 @@ def test_a_view_only_user_sees_no_media_token_on_a_live_calls_pages(
 ):
     from telephony.telnyx.embedded import simulate_inbound_call
 
-    viewer = staff("looker", "calls.view_call", "calls.view_callevent", "calls.view_telnyxcommand")
+    viewer = staff("looker", "calls.view_call", "calls.view_callevent", "calls.view_carriercommand")
     simulated_server.run(
         simulate_inbound_call(from_number="+15550108888", to_number="+15550001111", duration_s=30)
     )
@@ -66,7 +66,7 @@ def test_a_view_only_user_sees_no_media_token_on_a_live_calls_pages(
         ("live list", "/admin/calls/call/live/"),
         ("live fragments", f"/admin/calls/call/{call.pk}/live/"),
         ("event list", "/admin/calls/callevent/"),
-        ("command list", "/admin/calls/telnyxcommand/"),
+        ("command list", "/admin/calls/carriercommand/"),
     ):
         page.goto(url)
         seen[name] = page.content()
@@ -74,7 +74,7 @@ def test_a_view_only_user_sees_no_media_token_on_a_live_calls_pages(
         page.goto(f"/admin/calls/callevent/{event.pk}/change/")
         seen[f"event {event.type}"] = page.content()
     for command in call.commands.all():
-        page.goto(f"/admin/calls/telnyxcommand/{command.pk}/change/")
+        page.goto(f"/admin/calls/carriercommand/{command.pk}/change/")
         seen[f"command {command.name}"] = page.content()
 
     assert "command answer" in seen

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from calls.models import Call, TelnyxCommand
+from calls.models import Call, CarrierCommand
 from tests.browser.conftest import log_in
 from tests.calls.conftest import FakeTelnyx, finished_call, make_call
 
@@ -86,7 +86,7 @@ def test_an_operator_hangs_up_a_live_call(page, operator_user, fake_telnyx):
     page.click("#hangup-button")
     page.locator(".messagelist", has_text="Hang-up sent.").wait_for()
     assert [r.url.path for r in fake_telnyx.requests] == ["/v2/calls/v3:live-hangup/actions/hangup"]
-    assert TelnyxCommand.objects.get(call=call).name == "hangup"
+    assert CarrierCommand.objects.get(call=call).name == "hangup"
     # Telnyx confirms with call.hangup; the open page follows without a reload.
     call.mark_ended(at=timezone.now(), cause="normal_clearing", source="callee")
     page.locator('[data-fragment="summary"] .pb-status-ended').wait_for()

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from tests.fake_telnyx import FakeTelnyx
 
 # An hour ago: long enough that the live panel has forgotten calls that ended then.
@@ -85,7 +85,7 @@ def finished_call(**fields: Any) -> Call:
     webhook_event(call, "call.initiated", T0, **{"from": call.from_number, "to": call.to_number})
     call.mark_answered(at=T0 + timedelta(seconds=1))
     webhook_event(call, "call.answered", T0 + timedelta(seconds=1))
-    TelnyxCommand.objects.create(
+    CarrierCommand.objects.create(
         call=call,
         name="answer",
         path=f"calls/{call.call_control_id}/actions/answer",
@@ -101,7 +101,7 @@ def finished_call(**fields: Any) -> Call:
     transcription(call, T0 + timedelta(seconds=3), "I need an", "inbound", final=False)
     transcription(call, T0 + timedelta(seconds=4), "I need an appointment.", "inbound")
     webhook_event(call, "call.dtmf.received", T0 + timedelta(seconds=5), digit="5")
-    TelnyxCommand.objects.create(
+    CarrierCommand.objects.create(
         call=call,
         name="transfer",
         path=f"calls/{call.call_control_id}/actions/transfer",

@@ -11,7 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from calls.models import Call, TelnyxCommand
+from calls.models import Call, CarrierCommand
 from tests.calls.conftest import (
     CONVERSATION,
     T0,
@@ -116,7 +116,7 @@ class TestCallList:
 
     def test_it_finds_a_call_by_its_own_id_and_by_a_command_id(self, viewer_client):
         wanted = make_call()
-        command = TelnyxCommand.objects.create(
+        command = CarrierCommand.objects.create(
             call=wanted, name="hangup", path="x", command_id="1b4e28ba-2fa1-11d2-883f-0016d3cca427"
         )
         make_call()
@@ -295,7 +295,7 @@ class TestLivePolling:
 
     def test_a_detail_poll_notices_a_command_finishing(self, viewer_client):
         call = make_call(status=Call.Status.ANSWERED)
-        command = TelnyxCommand.objects.create(call=call, name="hangup", path="x")
+        command = CarrierCommand.objects.create(call=call, name="hangup", path="x")
         url = reverse("admin:calls_call_live_detail", args=[call.pk])
         marker = viewer_client.get(url).json()["marker"]
         command.ok, command.status_code, command.finished_at = True, 200, T0

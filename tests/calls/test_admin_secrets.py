@@ -17,7 +17,7 @@ from django.apps import apps
 from django.test import Client
 from django.urls import reverse
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from telephony import actions
 from tests.calls.conftest import make_call, staff
 from tests.conftest import webhook
@@ -30,7 +30,7 @@ hardening = importlib.import_module("calls.migrations.0006_hardening")
 @pytest.fixture
 def looker() -> Client:
     """Staff who may view calls, their events and their commands, and change nothing."""
-    user = staff("looker", "calls.view_call", "calls.view_callevent", "calls.view_telnyxcommand")
+    user = staff("looker", "calls.view_call", "calls.view_callevent", "calls.view_carriercommand")
     client = Client()
     client.force_login(user)
     return client
@@ -66,14 +66,14 @@ def every_page(client: Client, call: Call) -> dict[str, str]:
         reverse("admin:calls_call_live"),
         reverse("admin:calls_call_live_detail", args=[call.pk]),
         reverse("admin:calls_callevent_changelist"),
-        reverse("admin:calls_telnyxcommand_changelist"),
+        reverse("admin:calls_carriercommand_changelist"),
         f"{reverse('admin:calls_callevent_changelist')}?q=streaming",
     ]
     for event in call.events.all():
         urls.append(reverse("admin:calls_call_event_payload", args=[call.pk, event.pk]))
         urls.append(reverse("admin:calls_callevent_change", args=[event.pk]))
     for command in call.commands.all():
-        urls.append(reverse("admin:calls_telnyxcommand_change", args=[command.pk]))
+        urls.append(reverse("admin:calls_carriercommand_change", args=[command.pk]))
     pages = {}
     for url in urls:
         response = client.get(url)
@@ -99,7 +99,7 @@ def test_the_stored_command_and_webhooks_have_the_token_redacted(
     settings, fake_telnyx, post_webhook, header_auth
 ):
     call, token = live_call_with_token(settings, fake_telnyx, post_webhook, header_auth=header_auth)
-    stored = [c.request_body for c in TelnyxCommand.objects.filter(call=call)]
+    stored = [c.request_body for c in CarrierCommand.objects.filter(call=call)]
     stored += [e.payload for e in CallEvent.objects.filter(call=call)]
     assert token not in repr(stored)
     [streamed] = [b for b in stored if "stream_url" in b]
@@ -108,10 +108,20 @@ def test_the_stored_command_and_webhooks_have_the_token_redacted(
         assert streamed["stream_auth_token"] == "***"
 
 
+class _AppsAt0006:
+    """The model registry as migration 0006 sees it: the command log was still called
+    TelnyxCommand (0007 renames it to CarrierCommand, same columns)."""
+
+    def get_model(self, app_label: str, name: str):
+        if (app_label, name) == ("calls", "TelnyxCommand"):
+            return CarrierCommand
+        return apps.get_model(app_label, name)
+
+
 def test_the_data_migration_redacts_tokens_stored_before_it(settings):
     call = make_call()
     url = f"wss://phonebridge.test/telnyx/media/{call.pk}/s3cr3t-tok_en"
-    command = TelnyxCommand.objects.create(
+    command = CarrierCommand.objects.create(
         call=call,
         name="dial",
         path="calls",
@@ -136,7 +146,7 @@ def test_the_data_migration_redacts_tokens_stored_before_it(settings):
     )
     said_before = said.payload
 
-    hardening.redact_media_tokens(apps, None)
+    hardening.redact_media_tokens(_AppsAt0006(), None)
 
     command.refresh_from_db()
     started.refresh_from_db()
@@ -161,6 +171,6 @@ def test_a_command_error_quoting_the_stream_url_is_stored_redacted(settings, fak
     quoted = f"stream_url wss://phonebridge.test/telnyx/media/{call.pk}/{token} is unreachable"
     fake_telnyx.fail("actions/answer", 422, "10015", "Bad request", quoted)
     async_to_sync(actions.answer)(call=call, token=token)
-    command = TelnyxCommand.objects.get(call=call, name="answer")
+    command = CarrierCommand.objects.get(call=call, name="answer")
     assert token not in command.error_detail
     assert re.search(rf"/telnyx/media/{call.pk}/\*\*\* is unreachable", command.error_detail)

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from tests.calls.conftest import finished_call, make_call
 from tests.calls.test_admin_dial import dial_form
 
@@ -149,8 +149,8 @@ def superuser_client() -> Client:
 def test_not_even_a_superuser_can_delete_a_call_an_event_or_a_command(superuser_client):
     call = finished_call()
     event = call.events.first()
-    command = TelnyxCommand.objects.filter(call=call).first()
-    for model, pk in (("call", call.pk), ("callevent", event.pk), ("telnyxcommand", command.pk)):
+    command = CarrierCommand.objects.filter(call=call).first()
+    for model, pk in (("call", call.pk), ("callevent", event.pk), ("carriercommand", command.pk)):
         assert superuser_client.get(f"/admin/calls/{model}/{pk}/delete/").status_code == 403
         page = superuser_client.get(f"/admin/calls/{model}/").content.decode()
         assert 'value="delete_selected"' not in page

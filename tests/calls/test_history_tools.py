@@ -14,7 +14,7 @@ from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
 from django.utils import timezone
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from tests.calls.conftest import T0, make_call
 
 pytestmark = pytest.mark.django_db
@@ -115,7 +115,7 @@ def test_search_finds_a_call_by_the_first_characters_of_a_command_id(viewer_clie
     command_id = uuid.uuid4()
     while str(command_id)[:8] in (str(call.pk)[:8], str(other.pk)[:8]):
         command_id = uuid.uuid4()
-    TelnyxCommand.objects.create(call=call, name="answer", path="x", command_id=command_id)
+    CarrierCommand.objects.create(call=call, name="answer", path="x", command_id=command_id)
     assert listed(viewer_client, q=str(command_id)[:8]) == [str(call.pk)]
 
 
@@ -154,16 +154,16 @@ def test_events_and_commands_are_listed_newest_first_to_the_millisecond(viewer_c
         )
     viewer = viewer_client
     user = User.objects.get(username="viewer")
-    for codename in ("view_callevent", "view_telnyxcommand"):
+    for codename in ("view_callevent", "view_carriercommand"):
         user.user_permissions.add(Permission.objects.get(codename=codename))
     response = viewer.get("/admin/calls/callevent/")
     types = [event.type for event in response.context["cl"].result_list]
     assert types == ["t2", "t1", "t0"]
     assert f"{at:%Y-%m-%d}\u00a0{at:%H:%M:%S}.123" in response.content.decode()
     assert "Occurred (UTC)" in response.content.decode()
-    TelnyxCommand.objects.create(call=call, name="first", path="x", created_at=at)
-    TelnyxCommand.objects.create(
+    CarrierCommand.objects.create(call=call, name="first", path="x", created_at=at)
+    CarrierCommand.objects.create(
         call=call, name="second", path="x", created_at=at + timedelta(seconds=1)
     )
-    response = viewer.get("/admin/calls/telnyxcommand/")
+    response = viewer.get("/admin/calls/carriercommand/")
     assert [c.name for c in response.context["cl"].result_list] == ["second", "first"]

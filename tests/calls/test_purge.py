@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from calls.retention import parse_age
 from tests.calls.conftest import finished_call, make_call
 
@@ -66,7 +66,7 @@ def test_execute_deletes_old_finished_calls_with_everything_they_own(old_call, c
     assert "1 recording files" in out
     assert not Call.objects.filter(pk=old_call.pk).exists()
     assert not CallEvent.objects.filter(call_id=old_call.pk).exists()
-    assert not TelnyxCommand.objects.filter(call_id=old_call.pk).exists()
+    assert not CarrierCommand.objects.filter(call_id=old_call.pk).exists()
     assert not CallEvent.objects.filter(pk=orphan.pk).exists()
     assert not LogEntry.objects.filter(object_id=str(old_call.pk)).exists()
     assert not old_call.recording.storage.exists(name)

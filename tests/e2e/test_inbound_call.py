@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from telephony.telnyx.embedded import embedded_simulator, simulate_inbound_call
 
 
@@ -54,7 +54,7 @@ async def test_an_inbound_call_is_verified_answered_echoed_and_hung_up(simulated
         "call.hangup",
     ):
         assert expected in webhook_types
-    answer = await TelnyxCommand.objects.aget(call=call, name="answer")
+    answer = await CarrierCommand.objects.aget(call=call, name="answer")
     assert (answer.ok, answer.status_code) == (True, 200)
 
     # About two seconds of 20 ms frames went each way, none lost.

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from telephony import tasks
 from telephony.telnyx.embedded import embedded_simulator, simulate_inbound_call
 
@@ -46,7 +46,7 @@ async def test_a_5xx_storm_on_answer_is_retried_a_bounded_number_of_times_then_r
         while sim_call.end_time is None:
             await asyncio.sleep(0.05)
     rang = time.monotonic() - started
-    answer = await TelnyxCommand.objects.aget(call=call, name="answer")
+    answer = await CarrierCommand.objects.aget(call=call, name="answer")
     assert (answer.ok, answer.attempts, answer.status_code, answer.error_code) == (
         False,
         3,
@@ -56,7 +56,7 @@ async def test_a_5xx_storm_on_answer_is_retried_a_bounded_number_of_times_then_r
     # Rejected as busy as soon as the retries were spent, not left ringing.
     assert (sim_call.hangup_cause, sim_call.hangup_source) == ("user_busy", "callee")
     assert rang < 5, rang
-    reject = await TelnyxCommand.objects.aget(call=call, name="reject")
+    reject = await CarrierCommand.objects.aget(call=call, name="reject")
     assert (reject.ok, reject.request_body["cause"]) == (True, "USER_BUSY")
     # The call is closed, and says why the answer failed and what the caller heard.
     await call.arefresh_from_db()
@@ -80,7 +80,7 @@ async def test_a_telnyx_timeout_is_retried_with_the_same_command_id_and_acts_onc
     )
     call = await final_call()
     assert (call.status, call.hangup_cause) == ("ended", "normal_clearing")
-    answer = await TelnyxCommand.objects.aget(call=call, name="answer")
+    answer = await CarrierCommand.objects.aget(call=call, name="answer")
     assert (answer.ok, answer.attempts) == (True, 2)
     sim_call = carrier.get_call(call_control_id)
     answers = [c for c in sim_call.commands if c["action"] == "answer"]

@@ -8,7 +8,7 @@ import pytest
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from phonebridge.routing import websocket_urlpatterns
 from telephony import tasks
 from telephony.bridges.echo import EchoBridge
@@ -75,7 +75,7 @@ async def test_a_call_control_id_with_a_control_character_still_gets_an_answer(
     assert (await async_post_webhook(webhook("call.initiated", payload))).status_code == 200
     await tasks.drain()
     call = await Call.objects.aget(call_control_id="v3:a\x01b")
-    command = await TelnyxCommand.objects.aget(call=call, name="answer")
+    command = await CarrierCommand.objects.aget(call=call, name="answer")
     assert command.finished_at is not None
 
 

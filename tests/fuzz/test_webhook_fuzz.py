@@ -12,7 +12,7 @@ import pytest
 from django.test import AsyncRequestFactory
 from hypothesis import HealthCheck, given, settings
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from phonebridge.asgi import application
 from telephony import tasks
 from telephony.telnyx.views import telnyx_webhook
@@ -95,7 +95,7 @@ def check_the_ledger(ledger: Ledger) -> None:
     ):
         first_event.setdefault(call_id, event_type)
     answered = set(
-        TelnyxCommand.objects.filter(name="answer", ok=True).values_list("call_id", flat=True)
+        CarrierCommand.objects.filter(name="answer", ok=True).values_list("call_id", flat=True)
     )
     for call in Call.objects.exclude(pk=DIALED_CALL_ID):
         assert call.pk in first_event, f"{call!r} ({call.call_control_id!r}) has no webhook"
@@ -104,7 +104,7 @@ def check_the_ledger(ledger: Ledger) -> None:
             assert call.pk in answered, f"inbound {call.call_control_id!r} was never answered"
     dialed = Call.objects.get(pk=DIALED_CALL_ID)
     assert dialed.call_control_id in (None, *ledger.call_control_ids)
-    assert not TelnyxCommand.objects.filter(finished_at=None).exists()
+    assert not CarrierCommand.objects.filter(finished_at=None).exists()
 
 
 async def call_the_view(delivery: Delivery) -> tuple[int, bytes]:

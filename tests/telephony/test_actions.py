@@ -7,7 +7,7 @@ import base64
 import pytest
 from asgiref.sync import sync_to_async
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from telephony import actions
 from telephony.carrier import CarrierError
 
@@ -37,7 +37,7 @@ async def test_operator_actions_go_to_telnyx_and_are_logged(fake_telnyx):
     assert telnyx.bodies("/actions/transfer")[0]["to"] == "+15559990000"
     assert telnyx.bodies("/actions/send_dtmf")[0]["digits"] == "12#"
     names = [
-        n async for n in TelnyxCommand.objects.filter(call=call).values_list("name", flat=True)
+        n async for n in CarrierCommand.objects.filter(call=call).values_list("name", flat=True)
     ]
     assert names == ["transfer", "send_dtmf", "record_start", "record_stop"]
 

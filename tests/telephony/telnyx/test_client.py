@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calls.models import Call, TelnyxCommand
+from calls.models import Call, CarrierCommand
 from telephony.telnyx.client import TelnyxError, decode_client_state, encode_client_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,7 +31,7 @@ async def test_a_5xx_is_retried_with_the_same_command_id(fake_telnyx):
     bodies = telnyx.bodies("/actions/speak")
     assert len(bodies) == 3
     assert len({b["command_id"] for b in bodies}) == 1
-    command = await TelnyxCommand.objects.aget(name="speak")
+    command = await CarrierCommand.objects.aget(name="speak")
     assert (command.ok, command.attempts, command.status_code) == (True, 3, 200)
 
 
@@ -75,7 +75,7 @@ async def test_timeouts_are_retried_then_reported_as_temporary(fake_telnyx):
         await get_client().answer("v3:abc")
     assert not caught.value.permanent
     assert len(telnyx.requests) == 4  # TELNYX_API_MAX_ATTEMPTS
-    command = await TelnyxCommand.objects.aget(name="answer")
+    command = await CarrierCommand.objects.aget(name="answer")
     assert (command.ok, command.attempts, command.status_code) == (False, 4, None)
     assert "no response" in command.error_detail
 
@@ -109,7 +109,7 @@ async def test_call_already_ended_is_not_a_failure_in_the_log(fake_telnyx):
     with pytest.raises(TelnyxError) as caught:
         await get_client().hangup("v3:abc")
     assert caught.value.already_ended
-    command = await TelnyxCommand.objects.aget(name="hangup")
+    command = await CarrierCommand.objects.aget(name="hangup")
     assert (command.ok, command.error_code) == (True, "90018")
 
 
@@ -118,7 +118,7 @@ async def test_secrets_are_not_logged(fake_telnyx):
     from telephony.telnyx.client import get_client
 
     await get_client().streaming_start("v3:abc", stream_url="wss://x", stream_auth_token="s3cret")
-    command = await TelnyxCommand.objects.aget(name="streaming_start")
+    command = await CarrierCommand.objects.aget(name="streaming_start")
     assert command.request_body["stream_auth_token"] == "***"
 
 
@@ -128,7 +128,7 @@ async def test_commands_are_linked_to_their_call(fake_telnyx):
     from telephony.telnyx.client import get_client
 
     await get_client().record_start("v3:abc", call=call)
-    command = await TelnyxCommand.objects.aget(call=call)
+    command = await CarrierCommand.objects.aget(call=call)
     assert command.request_body["format"] == "wav"
 
 

@@ -19,7 +19,7 @@ import pytest
 from django.core.management import CommandError, ManagementUtility, call_command
 from django.db.migrations.executor import MigrationExecutor
 
-from calls.models import TelnyxCommand
+from calls.models import CarrierCommand
 from telephony import public_host
 from telephony.models import TelnyxProvisioning
 from telephony.telnyx.simulator.account import Account
@@ -195,14 +195,14 @@ def test_it_says_when_the_configured_app_id_is_not_on_the_account(account, setti
 def test_it_changes_nothing_when_run_twice(account):
     provision()
     app_before = dict(app_named(account))
-    commands_before = TelnyxCommand.objects.count()
+    commands_before = CarrierCommand.objects.count()
 
     output = provision()
 
     assert "Already set up: nothing changed." in output
     assert "> " not in output  # no API call printed, so none made
     assert app_named(account) == app_before
-    assert TelnyxCommand.objects.count() == commands_before
+    assert CarrierCommand.objects.count() == commands_before
     assert TelnyxProvisioning.objects.count() == 1
 
 
@@ -300,7 +300,7 @@ def test_dry_run_prints_the_calls_and_changes_nothing(account):
     assert [a["application_name"] for a in account.applications.values()] == ["legacy IVR"]
     assert number(account)["connection_id"] == legacy
     assert not TelnyxProvisioning.objects.exists()
-    assert not TelnyxCommand.objects.exists()
+    assert not CarrierCommand.objects.exists()
 
 
 # Public host -----------------------------------------------------------------------------
@@ -576,12 +576,12 @@ def test_check_reports_a_host_that_does_not_answer(provisioned, settings):
 
 def test_check_makes_no_changes(provisioned, account):
     _drift_webhook(account, None)
-    commands_before = TelnyxCommand.objects.count()
+    commands_before = CarrierCommand.objects.count()
 
     failing("--check")
 
     assert app_named(account)["webhook_event_url"] == "https://old.ngrok.app/telnyx/events"
-    assert TelnyxCommand.objects.count() == commands_before
+    assert CarrierCommand.objects.count() == commands_before
 
 
 # Errors ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import dataclasses
 
 import pytest
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from telephony import dialing
 from telephony.telnyx.embedded import embedded_simulator, simulate_inbound_call
 
@@ -32,7 +32,7 @@ async def test_a_dial_carries_the_stream_auth_token_without_header_auth(fake_tel
     token = token_of(dial["stream_url"])
     assert dial["stream_auth_token"] == token
     assert call.media_token_matches(token)
-    stored = await TelnyxCommand.objects.aget(call=call, name="dial")
+    stored = await CarrierCommand.objects.aget(call=call, name="dial")
     assert stored.request_body["stream_auth_token"] == "***"
     assert stored.request_body["stream_url"] == f"wss://phonebridge.test/telnyx/media/{call.pk}/***"
 
@@ -47,7 +47,7 @@ async def wait_for(predicate, timeout: float = 20.0) -> Call:
 
 
 async def stored_json(call: Call) -> str:
-    bodies = [c.request_body async for c in TelnyxCommand.objects.filter(call=call)]
+    bodies = [c.request_body async for c in CarrierCommand.objects.filter(call=call)]
     payloads = [e.payload async for e in CallEvent.objects.filter(call=call)]
     return repr(bodies + payloads)
 
@@ -85,7 +85,7 @@ async def test_an_inbound_call_with_header_auth_streams_and_keeps_no_token(
     stream = embedded_simulator().carrier.get_call(call_control_id).stream
     assert stream is not None
     assert stream.auth_token
-    names = [c.name async for c in TelnyxCommand.objects.filter(call=call).order_by("id")]
+    names = [c.name async for c in CarrierCommand.objects.filter(call=call).order_by("id")]
     assert names[:2] == ["answer", "streaming_start"]  # answer cannot carry the token
     text = await stored_json(call)
     assert stream.auth_token not in text

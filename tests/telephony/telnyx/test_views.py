@@ -9,7 +9,7 @@ import time
 import pytest
 from nacl.signing import SigningKey
 
-from calls.models import Call, CallEvent, TelnyxCommand
+from calls.models import Call, CallEvent, CarrierCommand
 from telephony import tasks
 from tests.conftest import sign, webhook
 
@@ -52,7 +52,7 @@ async def test_an_inbound_call_is_stored_and_answered_with_bidirectional_streami
     assert base64.b64decode(answer["client_state"]).decode() == str(call.id)
     assert "stream_bidirectional_sampling_rate" not in answer  # not an answer field (§1.7)
     assert len(answer["command_id"]) == 36
-    command = await TelnyxCommand.objects.aget(call=call, name="answer")
+    command = await CarrierCommand.objects.aget(call=call, name="answer")
     assert (command.ok, command.status_code, command.attempts) == (True, 200, 1)
 
 
@@ -190,7 +190,7 @@ async def test_an_answer_refused_by_telnyx_fails_the_call_with_telnyx_words(
     assert call.status == "failed"
     assert "90015" in call.failure_reason
     assert "Invalid Call Control ID" in call.failure_reason
-    command = await TelnyxCommand.objects.aget(name="answer")
+    command = await CarrierCommand.objects.aget(name="answer")
     assert (command.ok, command.error_code, command.status_code) == (False, "90015", 422)
 
 
@@ -203,7 +203,7 @@ async def test_an_answer_to_a_call_that_already_ended_is_not_a_failure(
     await tasks.drain()
     call = await Call.objects.aget()
     assert call.status == "initiated"
-    assert (await TelnyxCommand.objects.aget(name="answer")).ok
+    assert (await CarrierCommand.objects.aget(name="answer")).ok
 
 
 async def test_the_webhook_does_not_wait_for_telnyx(async_post_webhook, fake_telnyx):
