@@ -446,10 +446,14 @@ class CarrierCommandAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: CarrierCommand | None = None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: CarrierCommand | None = None
+    ) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: CarrierCommand | None = None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: CarrierCommand | None = None
+    ) -> bool:
         return False  # kept, like the calls; retention is `manage.py purge_calls`
 
     @admin.display(description=_SENT_HEADER, ordering="created_at")
