@@ -7,7 +7,9 @@ in webhooks (`streaming.started`, `streaming.stopped`, `streaming.failed`'s `str
 answer, dial and streaming_start. So every JSON value we store or show passes through
 `redact()`: the commands we log (telephony.telnyx.client), the webhooks we store, and every
 admin page and fragment that shows a payload (for rows stored before this existed, the
-data migration calls/migrations/0006_hardening.py does the same).
+data migration calls/migrations/0006_hardening.py does the same). Twilio's media URL
+(`/twilio/media/<call>/<token>`) sits in the inline TwiML of its requests and is redacted
+the same way.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import re
 from typing import Any
 
 REDACTED = "***"
-# The last path segment after /telnyx/media/<call>/ is the token (telephony/telnyx/routing.py).
-MEDIA_TOKEN = re.compile(r"(/telnyx/media/[^/?#\s\"']+/)[^/?#\s\"']+")
+# The last path segment after /<carrier>/media/<call>/ is the token (telephony/telnyx/routing.py,
+# telephony/twilio/routing.py).
+MEDIA_TOKEN = re.compile(r"(/(?:telnyx|twilio)/media/[^/?#\s\"'<>&]+/)[^/?#\s\"'<>&]+")
 # Request fields and frame fields that are secrets whatever their value.
 SECRET_KEYS = frozenset(
     {
@@ -25,13 +28,17 @@ SECRET_KEYS = frozenset(
         "x-telnyx-streaming-auth-token",
         "sip_auth_password",
         "api_key",
+        # Twilio's credentials, should a request or a form ever carry them.
+        "authtoken",
+        "auth_token",
+        "apisecret",
     }
 )
 
 
 def redact_text(text: str) -> str:
     """`text` with every media token replaced by ***."""
-    if "/telnyx/media/" not in text:
+    if "/media/" not in text:
         return text  # the common case, without a regex
     return MEDIA_TOKEN.sub(rf"\1{REDACTED}", text)
 

@@ -20,6 +20,7 @@ from phonebridge.lean import LeanASGIHandler, route_paths  # noqa: E402
 from phonebridge.routing import websocket_urlpatterns  # noqa: E402
 from telephony.reconcile import ensure_periodic_reconciliation  # noqa: E402
 from telephony.telnyx.embedded import mount_simulator  # noqa: E402
+from telephony.twilio.embedded import mount_simulator as mount_twilio_simulator  # noqa: E402
 
 
 class WorkerTasks:
@@ -51,9 +52,11 @@ def _prepare_worker() -> None:
 application = WorkerTasks(
     ProtocolTypeRouter(
         {
-            # The embedded Telnyx simulator answers under /_simulator/ in DEBUG only.
+            # The embedded Telnyx and Twilio simulators answer under /_simulator/ in DEBUG only.
             "http": route_paths(
-                ("/telnyx/events",), LeanASGIHandler(), mount_simulator(django_asgi_app)
+                ("/telnyx/events",),
+                LeanASGIHandler(),
+                mount_simulator(mount_twilio_simulator(django_asgi_app)),
             ),
             # django-stubs types path() for views only, not ASGI apps (typeddjango/django-stubs
             # PR 3354 proposes that), so a route list is never the list URLRouter is typed for.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from telephony.telnyx.routing import websocket_urlpatterns as telephony_routes
+from telephony.telnyx.routing import websocket_urlpatterns as telnyx_routes
+from telephony.twilio.routing import websocket_urlpatterns as twilio_routes
 
-websocket_urlpatterns = [*telephony_routes]
+websocket_urlpatterns = [*telnyx_routes, *twilio_routes]

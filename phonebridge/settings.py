@@ -232,6 +232,44 @@ TELNYX_FROM_NUMBERS = env.list("TELNYX_FROM_NUMBERS", default=[])
 # as US or GB, or a calling code such as +44); empty: only E.164 is accepted.
 DEFAULT_COUNTRY = env.str("DEFAULT_COUNTRY", default="")
 
+# Twilio (a second carrier, telephony/twilio/)
+
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+# Verifies webhooks (X-Twilio-Signature) and, without an API key, authenticates requests.
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+# An API key (SK…) and its secret authenticate REST requests instead of the Auth Token.
+TWILIO_API_KEY = env.str("TWILIO_API_KEY", default="")
+TWILIO_API_SECRET = env.str("TWILIO_API_SECRET", default="")
+TWILIO_PHONE_NUMBER = env.str("TWILIO_PHONE_NUMBER", default="")
+# More numbers the Dial page may call from with Twilio (E.164, comma-separated).
+TWILIO_FROM_NUMBERS = env.list("TWILIO_FROM_NUMBERS", default=[])
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com")
+TWILIO_API_TIMEOUT = env.float("TWILIO_API_TIMEOUT", default=5.0)
+TWILIO_API_MAX_ATTEMPTS = env.int("TWILIO_API_MAX_ATTEMPTS", default=4)
+# The <Say> voice of the apology on Twilio calls (APOLOGY_VOICE names a Telnyx voice); empty:
+# Twilio's default voice.
+TWILIO_SAY_VOICE = env.str("TWILIO_SAY_VOICE", default="")
+# Which carrier "Simulate inbound call" and a Dial from an unknown number use.
+PHONEBRIDGE_CARRIER = env.str("PHONEBRIDGE_CARRIER", default="telnyx")
+# The embedded Twilio simulator stands in for Twilio in DEBUG without credentials, as Telnyx's
+# does; its account (sid and Auth Token, fixed for the process) signs its webhooks.
+TWILIO_SIMULATOR = DEBUG and env.bool(
+    "TWILIO_SIMULATOR", default=not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)
+)
+if TWILIO_SIMULATOR:
+    _twilio_seed = hashlib.sha256(f"twilio-simulator:{SECRET_KEY}".encode()).hexdigest()
+    TWILIO_ACCOUNT_SID = TWILIO_ACCOUNT_SID or f"AC{_twilio_seed[:32]}"
+    TWILIO_AUTH_TOKEN = TWILIO_AUTH_TOKEN or _twilio_seed[32:]
+    TWILIO_PHONE_NUMBER = TWILIO_PHONE_NUMBER or "+15550001111"
+    if not env.str("TWILIO_API_BASE_URL", default=""):
+        SIMULATOR_FOLLOWS_SERVER.append("TWILIO_API_BASE_URL")
+    TWILIO_API_BASE_URL = env.str(
+        "TWILIO_API_BASE_URL", default=f"http://{SIMULATOR_HOST}/_simulator/twilio"
+    )
+    if not PUBLIC_HOST:
+        SIMULATOR_FOLLOWS_SERVER.append("PUBLIC_HOST")
+    PUBLIC_HOST = PUBLIC_HOST or SIMULATOR_HOST
+
 # Stream (getstream.io)
 
 STREAM_API_KEY = env.str("STREAM_API_KEY", default="")

@@ -12,5 +12,6 @@ class TelephonyConfig(AppConfig):
         from telephony import checks  # noqa: F401
         from telephony.bridges import load_configured_bridge
         from telephony.telnyx import checks as telnyx_checks  # noqa: F401
+        from telephony.twilio import checks as twilio_checks  # noqa: F401
 
         load_configured_bridge()

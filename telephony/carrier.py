@@ -1,7 +1,7 @@
 """The carrier-neutral side of a phone call: what phonebridge asks of the carrier that carries
 a call, and how a carrier says no.
 
-A carrier lives in its own package (today telephony/telnyx/) with a `Carrier` subclass named
+A carrier lives in its own package (telephony/telnyx/, telephony/twilio/) with a `Carrier` subclass named
 in CARRIERS by its dotted path, so this module imports no carrier and every carrier imports it.
 """
 
@@ -16,7 +16,10 @@ from django.utils.module_loading import import_string
 
 from calls.models import Call
 
-CARRIERS = {"telnyx": "telephony.telnyx.call_control.TelnyxCallControl"}
+CARRIERS = {
+    "telnyx": "telephony.telnyx.call_control.TelnyxCallControl",
+    "twilio": "telephony.twilio.call_control.TwilioCallControl",
+}
 
 
 class CarrierError(Exception):
@@ -126,8 +129,8 @@ class Carrier(abc.ABC):
 
 
 def carrier_for(call: Call) -> Carrier:
-    """The carrier of `call`: every call is Telnyx's until a second carrier exists."""
-    return _carrier("telnyx")
+    """The carrier that carries `call` (each call remembers its own: `Call.carrier`)."""
+    return _carrier(call.carrier or "telnyx")
 
 
 @functools.cache

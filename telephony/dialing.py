@@ -58,10 +58,11 @@ async def place_call(
     """Dial `to`. The Call and its media token exist before the dial, so the media socket can
     never arrive before its call. Raises InvalidNumber, or CallFailed when the carrier refuses."""
     to = validate_e164(to, field="To")
-    from_ = validate_e164(from_ or settings.TELNYX_PHONE_NUMBER, field="From")
+    from_ = validate_e164(from_ or default_from_number(), field="From")
     if amd and amd not in AMD_MODES:
         raise ValueError(f"unknown answering machine detection mode {amd!r}")
-    call, token = await sync_to_async(_create_outbound)(to, from_, amd, custom_data or {})
+    carrier = carrier_for_number(from_)
+    call, token = await sync_to_async(_create_outbound)(to, from_, amd, custom_data or {}, carrier)
     with call_context(call.id):
         _start_preparation(call)
         try:
@@ -74,6 +75,23 @@ async def place_call(
             raise CallFailed(call, exc) from exc
         await sync_to_async(_attach_ids)(call, dialed)
     return call
+
+
+def carrier_for_number(from_: str) -> str:
+    """The carrier that owns `from_`: a caller id only works on the carrier it belongs to.
+    A number configured for neither goes to PHONEBRIDGE_CARRIER."""
+    if from_ in {settings.TWILIO_PHONE_NUMBER, *settings.TWILIO_FROM_NUMBERS} - {""}:
+        return Call.Carrier.TWILIO
+    if from_ in {settings.TELNYX_PHONE_NUMBER, *settings.TELNYX_FROM_NUMBERS} - {""}:
+        return Call.Carrier.TELNYX
+    return str(settings.PHONEBRIDGE_CARRIER)
+
+
+def default_from_number() -> str:
+    """The default carrier's own number."""
+    if settings.PHONEBRIDGE_CARRIER == Call.Carrier.TWILIO:
+        return str(settings.TWILIO_PHONE_NUMBER)
+    return str(settings.TELNYX_PHONE_NUMBER)
 
 
 # Critical, like call control: one task per operator's dial, so never a storm, and a dial
@@ -94,13 +112,15 @@ def _stop_preparation(call: Call) -> None:
 
 
 def _create_outbound(
-    to: str, from_: str, amd: str | None, custom_data: dict[str, Any]
+    to: str, from_: str, amd: str | None, custom_data: dict[str, Any], carrier: str
 ) -> tuple[Call, str]:
+    simulated = settings.TWILIO_SIMULATOR if carrier == "twilio" else settings.TELNYX_SIMULATOR
     call = Call(
+        carrier=carrier,
         direction=Call.Direction.OUTBOUND,
         from_number=from_,
         to_number=to,
-        simulated=settings.TELNYX_SIMULATOR,
+        simulated=simulated,
         bridge=settings.BRIDGE,
         custom_data={**custom_data, **({"amd": amd} if amd else {})},
     )
@@ -111,7 +131,8 @@ def _create_outbound(
 
 def _attach_ids(call: Call, dialed: DialedCall) -> None:
     # The carrier's "initiated" webhook may have attached them first (it finds the call by
-    # client_state); only fill what is still empty.
+    # Telnyx's client_state, or the call id in Twilio's callback URL); only fill what is
+    # still empty.
     Call.objects.filter(pk=call.pk, call_control_id__isnull=True).update(
         call_control_id=dialed.call_control_id
     )

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from telephony.telnyx.models import TelnyxProvisioning
+from telephony.twilio.models import TwilioProvisioning
 
-__all__ = ["TelnyxProvisioning"]
+__all__ = ["TelnyxProvisioning", "TwilioProvisioning"]

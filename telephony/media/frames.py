@@ -30,6 +30,9 @@ class Start:
     to: str = ""
     carrier_call_id: str = ""  # Telnyx's call_control_id, Twilio's callSid
     media_format: dict[str, Any] = field(default_factory=dict)  # as announced, for the history
+    # What we asked the carrier to pass along when it opened the stream (Twilio's
+    # <Parameter>s); empty for carriers that have none.
+    custom_parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +98,6 @@ class Wire:
     media: Callable[[str, bytes], str]  # (stream id, codec bytes of one 20 ms frame)
     mark: Callable[[str, str], str]  # (stream id, mark name)
     clear: Callable[[str], str]  # (stream id)
+    # The codec of what we send, when the carrier fixes it (Twilio plays μ-law 8 kHz only);
+    # "" when we chose it ourselves (Telnyx's STREAM_BIDIRECTIONAL_CODEC).
+    outbound_codec: str = ""

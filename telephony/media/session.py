@@ -86,7 +86,8 @@ class MediaSession:
         self._clock = clock
         self._sleep = sleep
         self.out_codec: Codec = get_codec(
-            settings.STREAM_BIDIRECTIONAL_CODEC, l16_big_endian=settings.L16_BIG_ENDIAN
+            wire.outbound_codec or settings.STREAM_BIDIRECTIONAL_CODEC,
+            l16_big_endian=settings.L16_BIG_ENDIAN,
         )
         self.in_codec: Codec | None = None
         self.stream_id = ""

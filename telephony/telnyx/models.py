@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 
+from telephony.provisioning_record import ProvisioningRecord, one_active_per_number
 
-class TelnyxProvisioning(models.Model):
+
+class TelnyxProvisioning(ProvisioningRecord):
     """One set-up of one phone number; rows stay as history once torn down."""
 
-    phone_number = models.CharField(max_length=16)
     phone_number_id = models.CharField(max_length=64)
     app_id = models.CharField(max_length=64)
     app_name = models.CharField(max_length=255)
@@ -22,27 +24,15 @@ class TelnyxProvisioning(models.Model):
     previous_connection_id = models.CharField(max_length=64, blank=True)
     webhook_event_url = models.CharField(max_length=500)
     created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
-    torn_down_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "Telnyx provisioning"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["phone_number"],
-                condition=Q(torn_down_at__isnull=True),
-                name="telephony_one_active_provisioning_per_number",
-            )
-        ]
+        constraints = [one_active_per_number("telephony_one_active_provisioning_per_number")]
 
     def __str__(self) -> str:
         return f"{self.phone_number} → app {self.app_id}"
 
     @property
-    def active(self) -> bool:
-        return self.torn_down_at is None
-
-    async def amark_torn_down(self) -> None:
-        self.torn_down_at = timezone.now()
-        await self.asave(update_fields=["torn_down_at", "updated_at"])
+    def set_up_at(self) -> datetime:
+        return self.created_at

@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-import httpx
-
+from telephony.preflight import Check, host_check
 from telephony.public_host import public_url
 from telephony.telnyx.client import TelnyxClient, TelnyxError
 from telephony.telnyx.models import TelnyxProvisioning
@@ -22,8 +21,6 @@ from telephony.telnyx.webhooks import load_public_key
 
 SETUP_COMMAND = "uv run manage.py provision_telnyx"
 WEBHOOK_PATH = "telnyx/events"
-HEALTH_PATH = "healthz"
-HEALTH_TIMEOUT = 5.0
 NEW_APP_ID = "<id of the new app>"
 PROFILES_PAGE = "Mission Control > Voice > Outbound Voice Profiles"
 PUBLIC_KEY_FIX = (
@@ -176,10 +173,7 @@ async def apply_setup(
 
 
 async def active_record(phone_number: str = "") -> TelnyxProvisioning | None:
-    records = TelnyxProvisioning.objects.filter(torn_down_at__isnull=True)
-    if phone_number:
-        records = records.filter(phone_number=phone_number)
-    return await records.afirst()
+    return await TelnyxProvisioning.aactive(phone_number)
 
 
 async def _number(client: TelnyxClient, phone_number: str) -> dict[str, Any]:
@@ -386,16 +380,6 @@ async def apply_teardown(
 
 # Preflight -------------------------------------------------------------------------------
 
-Status = Literal["ok", "fail", "skip"]
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    detail: str
-    fix: str = ""
-
 
 @dataclass(frozen=True)
 class Preflight:
@@ -421,7 +405,8 @@ async def run_checks(client: TelnyxClient, preflight: Preflight) -> list[Check]:
     else:
         checks = [Check("API key", "ok", "accepted by Telnyx")]
         checks += await _account_checks(client, preflight, profiles)
-    return [*checks, _public_key_check(preflight.public_key), await _host_check(preflight)]
+    host = await host_check(preflight.host, preflight.host_error)
+    return [*checks, _public_key_check(preflight.public_key), host]
 
 
 APP_CHECK = "Call Control App"
@@ -571,30 +556,3 @@ def _public_key_check(public_key: str) -> Check:
     except ValueError as exc:
         return Check("Public key", "fail", f"TELNYX_PUBLIC_KEY {exc}", PUBLIC_KEY_FIX)
     return Check("Public key", "ok", "TELNYX_PUBLIC_KEY is an Ed25519 key")
-
-
-async def _host_check(preflight: Preflight) -> Check:
-    name = "Public host"
-    if preflight.host is None:
-        return Check(name, "fail", "unknown", preflight.host_error)
-    url = public_url(HEALTH_PATH, host=preflight.host)
-    tunnel_fix = (
-        "Start phonebridge (`uv run manage.py runserver`) and `ngrok http 8000`, and make "
-        "PUBLIC_HOST the tunnel's host."
-    )
-    try:
-        async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT, follow_redirects=True) as http:
-            response = await http.get(url)
-    except httpx.HTTPError as exc:
-        return Check(name, "fail", f"{url} did not answer ({type(exc).__name__})", tunnel_fix)
-    status = response.status_code
-    if status == 200:
-        return Check(name, "ok", f"{url} answered 200")
-    if status == 400:
-        # Django answers 400 for a Host header outside ALLOWED_HOSTS.
-        fix = f"Add {preflight.host.rsplit(':', 1)[0]} to ALLOWED_HOSTS."
-        return Check(name, "fail", f"{url} answered 400 (host not allowed?)", fix)
-    if status == 503:
-        fix = "phonebridge is reachable but degraded: see the body of /healthz for what is down."
-        return Check(name, "fail", f"{url} answered 503: {response.text[:200]}", fix)
-    return Check(name, "fail", f"{url} answered HTTP {status}, not phonebridge", tunnel_fix)

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "carriers and Django's entry points",
         (
             "telephony.telnyx",
+            "telephony.twilio",
             "telephony.apps",
             "telephony.checks",
             "telephony.context_processors",

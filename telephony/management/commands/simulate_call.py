@@ -1,4 +1,4 @@
-"""`manage.py simulate_call`: play Telnyx against a running phonebridge server."""
+"""`manage.py simulate_call`: play Telnyx (or Twilio) against a running phonebridge server."""
 
 from __future__ import annotations
 
@@ -6,28 +6,44 @@ import asyncio
 import contextlib
 import signal
 from argparse import ArgumentParser
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from telephony.simulation.faults import FaultInjector
+from telephony.simulation.load import (
+    SimulatedCarrier,
+    Summary,
+    answer_dials,
+    call_line,
+    ring_server,
+)
+from telephony.simulation.report import CallReport
+from telephony.simulation.scenario import Scenario, WebhookFaults
 from telephony.telnyx.embedded import CARRIER_INFO_PATH
-from telephony.telnyx.simulator.calls import CallReport
 from telephony.telnyx.simulator.carrier import Carrier
 from telephony.telnyx.simulator.faults import parse_fail_rate
-from telephony.telnyx.simulator.load import Summary, answer_dials, call_line, ring_server
-from telephony.telnyx.simulator.scenario import Scenario, WebhookFaults
 from telephony.telnyx.simulator.server import running_simulator
+from telephony.twilio.simulator.carrier import Carrier as TwilioCarrier
+from telephony.twilio.simulator.server import running_simulator as running_twilio_simulator
 
 DEFAULT_APP_ID = "1000000000000000001"
 PREFLIGHT_TIMEOUT_S = 3.0
 
 
 class Command(BaseCommand):
-    help = "Drive a running phonebridge server as Telnyx would: ring it, or answer its dials."
+    help = "Drive a running phonebridge server as Telnyx (or Twilio) would: ring it, or answer its dials."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--carrier",
+            choices=("telnyx", "twilio"),
+            default=None,
+            help="which carrier to play (default: PHONEBRIDGE_CARRIER)",
+        )
         mode = parser.add_mutually_exclusive_group()
         mode.add_argument("--inbound", action="store_true", help="ring the server (default)")
         mode.add_argument("--serve-outbound", action="store_true", help="answer its dials")
@@ -58,25 +74,57 @@ class Command(BaseCommand):
         parser.add_argument("--webhook-timeout", type=float, default=2.0)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        carrier = self._carrier(options)
+        options["carrier"] = options["carrier"] or settings.PHONEBRIDGE_CARRIER
         scenario = self._scenario(options)
         host, _, port = options["listen"].rpartition(":")
         try:
-            asyncio.run(self._run(carrier, scenario, host, int(port), options))
+            if options["carrier"] == "twilio":
+                twilio = self._twilio_carrier(options)
+                asyncio.run(self._run_twilio(twilio, scenario, host, int(port), options))
+            else:
+                carrier = self._carrier(options)
+                asyncio.run(self._run(carrier, scenario, host, int(port), options))
         except KeyboardInterrupt:
             self.stderr.write("interrupted")
+
+    def _twilio_carrier(self, options: dict[str, Any]) -> TwilioCarrier:
+        """A Twilio account with the server's own SID and Auth Token, so its signatures verify."""
+        carrier = TwilioCarrier(
+            account_sid=settings.TWILIO_ACCOUNT_SID or None,
+            auth_token=settings.TWILIO_AUTH_TOKEN or None,
+            webhook_timeout_s=options["webhook_timeout"],
+            webhook_faults=self._webhook_faults(options),
+        )
+        server = options["server"].rstrip("/")
+        carrier.seed(
+            phone_number=self._number(options),
+            voice_url=f"{server}/twilio/voice",
+            status_callback=f"{server}/twilio/status",
+        )
+        self._add_faults(carrier.faults, options)
+        return carrier
+
+    def _add_faults(self, faults: FaultInjector, options: dict[str, Any]) -> None:
+        for spec in options["fail_rate"]:
+            try:
+                faults.add(parse_fail_rate(spec))
+            except ValueError as exc:
+                raise CommandError(f"--fail-rate {spec}: {exc}") from None
+
+    def _webhook_faults(self, options: dict[str, Any]) -> WebhookFaults:
+        return WebhookFaults(
+            duplicate=options["duplicate_webhooks"],
+            reorder_window=options["reorder_webhooks"],
+            bad_signature=options["bad_signature"],
+            missing_header=options["missing_signature"],
+            skew_s=options["skew"],
+        )
 
     def _carrier(self, options: dict[str, Any]) -> Carrier:
         carrier = Carrier(
             signing_seed=self._seed(options["seed_hex"]),
             webhook_timeout_s=options["webhook_timeout"],
-            webhook_faults=WebhookFaults(
-                duplicate=options["duplicate_webhooks"],
-                reorder_window=options["reorder_webhooks"],
-                bad_signature=options["bad_signature"],
-                missing_header=options["missing_signature"],
-                skew_s=options["skew"],
-            ),
+            webhook_faults=self._webhook_faults(options),
             dial_rate_limit=None,
         )
         carrier.seed(
@@ -85,11 +133,7 @@ class Command(BaseCommand):
             webhook_event_url=options["server"].rstrip("/") + "/telnyx/events",
             phone_number=self._number(options),
         )
-        for spec in options["fail_rate"]:
-            try:
-                carrier.faults.add(parse_fail_rate(spec))
-            except ValueError as exc:
-                raise CommandError(f"--fail-rate {spec}: {exc}") from None
+        self._add_faults(carrier.faults, options)
         return carrier
 
     def _seed(self, seed_hex: str) -> bytes | None:
@@ -111,6 +155,8 @@ class Command(BaseCommand):
         return configured
 
     def _number(self, options: dict[str, Any]) -> str:
+        if options.get("carrier") == "twilio":
+            return options["to"] or settings.TWILIO_PHONE_NUMBER or "+15550001111"
         return options["to"] or getattr(settings, "TELNYX_PHONE_NUMBER", "") or "+15550100000"
 
     def _scenario(self, options: dict[str, Any]) -> Scenario:
@@ -132,45 +178,83 @@ class Command(BaseCommand):
     async def _run(
         self, carrier: Carrier, scenario: Scenario, host: str, port: int, options: dict[str, Any]
     ) -> None:
+        stop = self._stop_on_signals()
+        summary = Summary()
+        async with running_simulator(carrier, host=host, port=port) as sim:
+            self._announce(sim.base_url, carrier, options)
+            if not options["serve_outbound"]:
+                # Ringing a server that answers through another carrier rings out unanswered.
+                await self._preflight(options["server"].rstrip("/"), sim.base_url, carrier)
+            await self._drive(carrier, scenario, stop, self._reporter(summary), options)
+            await carrier.webhooks.flush(timeout=5)
+            for line in summary.lines(carrier):
+                self.stdout.write(line)
+
+    async def _run_twilio(
+        self,
+        carrier: TwilioCarrier,
+        scenario: Scenario,
+        host: str,
+        port: int,
+        options: dict[str, Any],
+    ) -> None:
+        stop = self._stop_on_signals()
+        summary = Summary()
+        async with running_twilio_simulator(carrier, host=host, port=port) as sim:
+            server = options["server"].rstrip("/")
+            self.stdout.write(f"Simulated Twilio API: {sim.base_url}")
+            self.stdout.write("For its REST requests to reach this simulator, the server needs:")
+            self.stdout.write(self.style.WARNING(f"  TWILIO_API_BASE_URL={sim.base_url}"))
+            self.stdout.write(f"Webhooks go to {server}/twilio/voice and {server}/twilio/status")
+            await self._drive(carrier, scenario, stop, self._reporter(summary), options)
+            await carrier.webhooks.flush(timeout=5)
+            for line in summary.lines(carrier):
+                self.stdout.write(line)
+
+    def _stop_on_signals(self) -> asyncio.Event:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             # Not possible off the main thread (as under tests) or on Windows.
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, stop.set)
-        summary = Summary()
+        return stop
 
+    def _reporter(self, summary: Summary) -> Callable[[CallReport], None]:
         def report(call: CallReport) -> None:
             summary.add(call)
             style = self.style.SUCCESS if call.outcome == "ok" else self.style.ERROR
             self.stdout.write(style(call_line(call)))
 
-        async with running_simulator(carrier, host=host, port=port) as sim:
-            self._announce(sim.base_url, carrier, options)
-            if not options["serve_outbound"]:
-                # Ringing a server that answers through another carrier rings out unanswered.
-                await self._preflight(options["server"].rstrip("/"), sim.base_url, carrier)
-            if options["serve_outbound"]:
-                await answer_dials(
-                    carrier,
-                    scenario,
-                    calls=options["calls"] or 0,
-                    serve_for=options["serve_for"],
-                    stop=stop,
-                    on_report=report,
-                )
-            else:
-                await ring_server(
-                    carrier,
-                    scenario,
-                    calls=1 if options["calls"] is None else options["calls"],
-                    concurrency=options["concurrency"],
-                    stop=stop,
-                    on_report=report,
-                )
-            await carrier.webhooks.flush(timeout=5)
-            for line in summary.lines(carrier):
-                self.stdout.write(line)
+        return report
+
+    async def _drive(
+        self,
+        carrier: SimulatedCarrier,
+        scenario: Scenario,
+        stop: asyncio.Event,
+        report: Callable[[CallReport], None],
+        options: dict[str, Any],
+    ) -> None:
+        """Ring the server, or answer its dials, with either carrier's simulator."""
+        if options["serve_outbound"]:
+            await answer_dials(
+                carrier,
+                scenario,
+                calls=options["calls"] or 0,
+                serve_for=options["serve_for"],
+                stop=stop,
+                on_report=report,
+            )
+        else:
+            await ring_server(
+                carrier,
+                scenario,
+                calls=1 if options["calls"] is None else options["calls"],
+                concurrency=options["concurrency"],
+                stop=stop,
+                on_report=report,
+            )
 
     async def _preflight(self, server: str, base_url: str, carrier: Carrier) -> None:
         """Fail at once, saying what to do, when the server would not talk to this simulator."""

@@ -7,29 +7,24 @@ for everything that fails, including unknown routes (404/10005).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from telephony.simulation.asgi import BodyTooLarge, Receive, Scope, SimulatorApp, read_body
 from telephony.telnyx.simulator import errors
 from telephony.telnyx.simulator.carrier import Carrier
 from telephony.telnyx.simulator.commands import run_command
 from telephony.telnyx.simulator.control import CONTROL_ROUTES
+from telephony.telnyx.simulator.faults import fault_error
 from telephony.telnyx.simulator.rest import Handler, Request, Response, data, page
 
 DEFAULT_PREFIX = "/_simulator/telnyx/v2"
 MAX_BODY_BYTES = 1024 * 1024
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-
-class SimulatorAPI:
+class SimulatorAPI(SimulatorApp):
     def __init__(
         self,
         carrier: Carrier,
@@ -37,30 +32,11 @@ class SimulatorAPI:
         *,
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
-        self.carrier = carrier
-        self.prefix = prefix.rstrip("/")
+        super().__init__(carrier, prefix)
+        self.carrier: Carrier = carrier
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        elif scope["type"] == "http":
-            response = await self._respond(scope, receive)
-            await _send_json(send, response)
-        elif scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.carrier.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    async def _respond(self, scope: Scope, receive: Receive) -> Response:
+    async def respond(self, scope: Scope, receive: Receive) -> Response:
         try:
             request = await self._request(scope, receive)
             self._authenticate(request)
@@ -69,13 +45,16 @@ class SimulatorAPI:
             return Response(exc.status, exc.body(), exc.headers)
 
     async def _request(self, scope: Scope, receive: Receive) -> Request:
-        path: str = scope["path"]
-        if path != self.prefix and not path.startswith(self.prefix + "/"):
+        path = self.below_prefix(scope["path"])
+        if path is None:
             raise errors.not_found("route")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        raw = await _read_body(receive, self.max_body_bytes)
+        try:
+            raw = await read_body(receive, self.max_body_bytes)
+        except BodyTooLarge as exc:
+            raise errors.ApiError(413, "10015", "Bad Request", str(exc)) from None
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        return Request(scope["method"], path[len(self.prefix) :] or "/", query, headers, _json(raw))
+        return Request(scope["method"], path, query, headers, _json(raw))
 
     def _authenticate(self, request: Request) -> None:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
@@ -104,24 +83,7 @@ class SimulatorAPI:
             return 0.0
         if rule.kind == "timeout":
             return rule.delay_s
-        raise rule.error()
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise errors.ApiError(413, "10015", "Bad Request", f"The body exceeds {limit} bytes.")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
+        raise fault_error(rule)
 
 
 def _json(raw: bytes) -> dict[str, Any]:
@@ -134,18 +96,6 @@ def _json(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise errors.bad_request("The request body must be a JSON object.", status=400)
     return body
-
-
-async def _send_json(send: Send, response: Response) -> None:
-    if response.delay_s:
-        # An injected timeout: the work is done, the answer comes after the client gave up.
-        await asyncio.sleep(response.delay_s)
-    body = json.dumps(response.body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in response.headers.items()]
-    with contextlib.suppress(OSError):
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
 
 # Calls

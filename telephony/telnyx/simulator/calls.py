@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from telephony.simulation.playout import MediaStats
+from telephony.simulation.report import CallReport
+from telephony.simulation.scenario import Scenario
 from telephony.telnyx.simulator.clock import iso_micro, now_utc
-from telephony.telnyx.simulator.playout import MediaStats
-from telephony.telnyx.simulator.scenario import Scenario
 
 COMMAND_ID_WINDOW_S = 60.0  # Telnyx ignores a repeated command_id for 60 s (§3.2)
 ALIVE_STATES = ("parked", "bridging", "answered")
@@ -129,46 +130,21 @@ class SimCall:
 
     @property
     def report(self) -> CallReport:
-        return CallReport.of(self)
+        return _report(self)
 
 
-@dataclass
-class CallReport:
-    call_control_id: str
-    direction: str
-    state: str
-    answered: bool
-    hangup_cause: str | None
-    hangup_source: str | None
-    media: list[MediaStats]
-    commands: list[str]
-
-    @classmethod
-    def of(cls, call: SimCall) -> CallReport:
-        return cls(
-            call_control_id=call.call_control_id,
-            direction=call.direction,
-            state=call.state,
-            answered=call.answer_time is not None,
-            hangup_cause=call.hangup_cause,
-            hangup_source=call.hangup_source,
-            media=list(call.media_reports),
-            commands=[c["action"] for c in call.commands if not c["duplicate"]],
-        )
-
-    @property
-    def outcome(self) -> str:
-        if self.state != "hangup":
-            return "in_progress"
-        if not self.answered:
-            return self.hangup_cause or "not_answered"
-        if not self.media:
-            return "no_stream"
-        if any(m.failed for m in self.media):
-            return "stream_failed"
-        if sum(m.frames_received for m in self.media) == 0:
-            return "no_audio_back"
-        return "ok"
+def _report(call: SimCall) -> CallReport:
+    return CallReport(
+        call_control_id=call.call_control_id,
+        direction=call.direction,
+        state=call.state,
+        ended=call.state == "hangup",
+        answered=call.answer_time is not None,
+        hangup_cause=call.hangup_cause,
+        hangup_source=call.hangup_source,
+        media=list(call.media_reports),
+        commands=[c["action"] for c in call.commands if not c["duplicate"]],
+    )
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> bool:

@@ -11,25 +11,21 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
+from telephony.simulation.carrier import CarrierBase
+from telephony.simulation.scenario import Scenario, WebhookFaults
 from telephony.telnyx.signing import WebhookSigner
 from telephony.telnyx.simulator import errors, events
 from telephony.telnyx.simulator.account import Account
 from telephony.telnyx.simulator.calls import SimCall, StreamParams
 from telephony.telnyx.simulator.clock import now_utc
 from telephony.telnyx.simulator.dialing import Dialer
-from telephony.telnyx.simulator.faults import FaultInjector, FaultKind, FaultRule
 from telephony.telnyx.simulator.media import MediaCaller
-from telephony.telnyx.simulator.scenario import Scenario, WebhookFaults
 from telephony.telnyx.simulator.webhooks import Event, WebhookSender
 
-CALL_RETENTION_S = 600.0  # GET /calls/{id} still answers for 10 minutes after the end (§3.4)
 
-
-class Carrier:
+class Carrier(CarrierBase[SimCall]):
     def __init__(
         self,
         *,
@@ -44,7 +40,7 @@ class Carrier:
     ) -> None:
         self.account = Account()
         self.signer = WebhookSigner(signing_seed)
-        self.webhooks = WebhookSender(
+        self.webhooks: WebhookSender = WebhookSender(
             self.signer,
             timeout_s=webhook_timeout_s,
             max_attempts=webhook_max_attempts,
@@ -52,14 +48,10 @@ class Carrier:
             faults=webhook_faults,
             seed=seed,
         )
-        self.faults = FaultInjector(seed)
-        self.default_scenario = default_scenario or Scenario()
-        # The far end of outbound dials, per destination number; the default otherwise.
-        self.outbound_scenarios: dict[str, Scenario] = {}
+        # GET /calls/{id} still answers for 10 minutes after the end (§3.4): CALL_RETENTION_S.
+        super().__init__(default_scenario=default_scenario, seed=seed)
         self.dial_rate_limit = dial_rate_limit  # per 5 s, as Telnyx's DPS limit (§3.3)
         self.user_id = str(uuid.uuid4())
-        self.calls: dict[str, SimCall] = {}
-        self.call_listeners: list[Callable[[SimCall], None]] = []  # told when a call ends
         self.speak_seconds_per_char = 0.06
         self.playback_seconds = 3.0
         self.transcription_interval_s = 1.5
@@ -74,33 +66,20 @@ class Carrier:
     def public_key_b64(self) -> str:
         return self.signer.public_key_b64
 
-    def inject(self, kind: FaultKind, count: int | None = 1, **match: Any) -> FaultRule:
-        """Answer the next `count` matching REST requests with a fault; see `FaultRule`."""
-        return self.faults.add(FaultRule(kind, count=count, **match))
-
     def get_call(self, call_control_id: str) -> SimCall:
-        self._forget_old_calls()
-        call = self.calls.get(call_control_id)
+        call = self.find_call(call_control_id)
         if call is None:
             raise errors.unknown_call()
         return call
 
-    async def aclose(self) -> None:
-        for call in list(self.calls.values()):
-            if call.is_alive:
-                await self.end_call(call, "normal_clearing", "unknown")
-        tasks = [t for call in self.calls.values() for t in call.tasks]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self.webhooks.flush(timeout=2.0)
-        await self.webhooks.aclose()
+    async def end_on_close(self, call: SimCall) -> None:
+        await self.end_call(call, "normal_clearing", "unknown")
 
     # Inbound calls
 
     async def start_inbound_call(self, scenario: Scenario | None = None, **changes: Any) -> SimCall:
         """Ring the number `scenario.to`; returns the call, whose `report` fills in as it runs."""
-        scenario = replace(scenario or self.default_scenario, direction="incoming", **changes)
+        scenario = self.inbound_scenario(scenario, changes)
         number = self.account.number_record(scenario.to)
         if number is None or not number["connection_id"]:
             raise ValueError(f"{scenario.to} is not a number routed to a Call Control App")
@@ -129,7 +108,6 @@ class Carrier:
     def new_call(
         self, scenario: Scenario, app: dict[str, Any], *, direction: str, state: str
     ) -> SimCall:
-        self._forget_old_calls()
         call = SimCall(
             scenario=scenario,
             direction=direction,
@@ -140,10 +118,7 @@ class Carrier:
             failover_url=app.get("webhook_event_failover_url") or "",
             state=state,
         )
-        self.calls[call.call_control_id] = call
-        for rule in scenario.rest_faults:
-            self.faults.add(replace(rule, call_control_id=call.call_control_id))
-        return call
+        return self.remember(call.call_control_id, call)
 
     def mark_answered(self, call: SimCall) -> None:
         call.state = "answered"
@@ -201,6 +176,10 @@ class Carrier:
         else:
             self.emit(call, "streaming.stopped", events.streaming(call, media.stream))
 
+    async def hang_up_far_end(self, call: SimCall) -> None:
+        """The far party hangs up (the load generator's Ctrl-C or a stuck call)."""
+        await self.end_call(call, "normal_clearing", self._far_end_name(call))
+
     async def end_call(self, call: SimCall, cause: str, source: str) -> None:
         """Hang up: stop the stream, then `streaming.stopped`, `call.hangup`, recording (§2.5)."""
         if not call.is_alive:
@@ -246,9 +225,3 @@ class Carrier:
             api_version=str(app.get("webhook_api_version", "2")),
         )
         return self.webhooks.send(call.call_control_id, event)
-
-    def _forget_old_calls(self) -> None:
-        horizon = time.monotonic() - CALL_RETENTION_S
-        for call_id, call in list(self.calls.items()):
-            if call.ended_at_monotonic is not None and call.ended_at_monotonic < horizon:
-                del self.calls[call_id]

@@ -1,12 +1,12 @@
-"""Time formats Telnyx uses on the wire."""
+"""Time formats Telnyx uses on the wire (the clock itself is telephony.simulation.clock)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from telephony.simulation.clock import now_utc
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["iso_micro", "iso_milli", "now_utc"]
 
 
 def iso_micro(moment: datetime) -> str:

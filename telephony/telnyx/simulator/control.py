@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from telephony.simulation.playout import MediaStats
+from telephony.simulation.report import CallReport
+from telephony.simulation.scenario import scenario_from_dict
 from telephony.telnyx.simulator import errors
-from telephony.telnyx.simulator.calls import CallReport
-from telephony.telnyx.simulator.playout import MediaStats
 from telephony.telnyx.simulator.rest import Handler, Request, Response, data
-from telephony.telnyx.simulator.scenario import scenario_from_dict
 
 if TYPE_CHECKING:
     from telephony.telnyx.simulator.carrier import Carrier

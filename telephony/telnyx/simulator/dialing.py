@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from telephony.telnyx.simulator import events, validation
 from telephony.telnyx.simulator.calls import SimCall
-from telephony.telnyx.simulator.faults import FaultRule
+from telephony.telnyx.simulator.faults import FaultRule, fault_error
 
 if TYPE_CHECKING:
     from telephony.telnyx.simulator.carrier import Carrier
@@ -72,7 +72,7 @@ class Dialer:
         while self._dial_times and now - self._dial_times[0] > _DPS_WINDOW_S:
             self._dial_times.popleft()
         if len(self._dial_times) >= limit:
-            raise FaultRule("dps").error()
+            raise fault_error(FaultRule("dps"))
         self._dial_times.append(now)
 
     async def _place(self, call: SimCall, body: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from telephony.simulation.asgi import Response
 from telephony.telnyx.simulator import errors
 
 if TYPE_CHECKING:
@@ -21,14 +22,6 @@ class Request:
     headers: dict[str, str]
     body: dict[str, Any]
     params: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Response:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0  # an injected slow answer
 
 
 Handler = Callable[["Carrier", Request], Awaitable[Response]]

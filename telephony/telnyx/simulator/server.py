@@ -1,107 +1,23 @@
-"""Serving the simulator (or any small ASGI app) with uvicorn inside the current event loop.
+"""Serving the Telnyx simulator inside the current event loop (see telephony.simulation.server).
 
-`running_simulator()` is what tests and `manage.py simulate_call` use: it binds a socket (port
-0 picks a free one), serves on the caller's loop, and tears everything down on exit.
+`running_simulator()` is what tests and `manage.py simulate_call` use.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
-import uvicorn
-
+from telephony.simulation.server import RunningSimulator as ServedSimulator
+from telephony.simulation.server import ServedApp, serve_asgi, serve_simulator
 from telephony.telnyx.simulator.api import DEFAULT_PREFIX, SimulatorAPI
 from telephony.telnyx.simulator.carrier import Carrier
 
-_START_TIMEOUT_S = 10.0
+__all__ = ["RunningSimulator", "ServedApp", "running_simulator", "serve_asgi"]
 
 
-class _EmbeddedServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self._exit = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # The host process owns SIGINT/SIGTERM; uvicorn would otherwise swallow and re-raise
-        # them when this server stops.
-        yield
-
-    async def main_loop(self) -> None:
-        # uvicorn polls should_exit every 0.1 s; waking on an event makes stopping (and so
-        # every test that serves something) that much faster.
-        counter = 0
-        while not await self.on_tick(counter):
-            counter = (counter + 10) % 864000  # on_tick refreshes the Date header every 10
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 1.0)
-
-    def stop(self) -> None:
-        self.should_exit = True
-        self._exit.set()
-
-
-@dataclass
-class ServedApp:
-    host: str
-    port: int
-    server: uvicorn.Server
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-
-@contextlib.asynccontextmanager
-async def serve_asgi(
-    app: Any, *, host: str = "127.0.0.1", port: int = 0
-) -> AsyncIterator[ServedApp]:
-    """Serve `app` on host:port (0: any free port) until the block exits."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="auto", timeout_graceful_shutdown=2, ws="none"
-    )
-    server = _EmbeddedServer(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await _wait_started(server, task)
-        yield ServedApp(host, sock.getsockname()[1], server)
-    finally:
-        server.stop()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 5)
-        sock.close()
-
-
-async def _wait_started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _START_TIMEOUT_S
-    while not server.started:
-        if task.done():
-            task.result()  # raises whatever stopped it
-            raise RuntimeError("uvicorn stopped before it started")
-        if loop.time() > deadline:
-            raise TimeoutError("uvicorn did not start")
-        await asyncio.sleep(0.01)
-
-
-@dataclass
-class RunningSimulator:
-    carrier: Carrier
-    app: SimulatorAPI
-    served: ServedApp
-
-    @property
-    def base_url(self) -> str:
-        return self.served.url + self.app.prefix
-
+class RunningSimulator(ServedSimulator[Carrier, SimulatorAPI]):
     @property
     def public_key_b64(self) -> str:
         return self.carrier.public_key_b64
@@ -119,7 +35,5 @@ async def running_simulator(
     """Serve a simulator's REST API; `carrier_options` go to `Carrier` when none is given."""
     carrier = carrier or Carrier(**carrier_options)
     app = SimulatorAPI(carrier, prefix)
-    async with serve_asgi(app, host=host, port=port) as served:
+    async with serve_simulator(app, host=host, port=port) as served:
         yield RunningSimulator(carrier, app, served)
-    # uvicorn's lifespan shutdown closes the carrier; this covers a server that never started it.
-    await carrier.aclose()

@@ -1,31 +1,25 @@
 """`manage.py provision_telnyx` against the Telnyx simulator's account API, over real HTTP.
 
-`call_command` runs its own event loop, so the simulator is served from a thread with a loop
-of its own; the tests read and change its account directly between commands.
+The tests set up the simulator's account (profiles, apps, numbers) directly, run the command
+as an operator would, then read back what it changed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import CommandError, ManagementUtility, call_command
+from django.core.management import ManagementUtility
 from django.db.migrations.executor import MigrationExecutor
 
 from calls.models import CarrierCommand
-from telephony import public_host
 from telephony.models import TelnyxProvisioning
 from telephony.telnyx.simulator.account import Account
 from telephony.telnyx.simulator.carrier import Carrier
 from telephony.telnyx.simulator.server import RunningSimulator, running_simulator
 from tests.live import free_port
+from tests.telephony import provisioning_helpers as helpers
 
 pytestmark = pytest.mark.django_db
 
@@ -34,30 +28,11 @@ NUMBER = "+15550001111"
 WEBHOOK = "https://phonebridge.test/telnyx/events"
 
 
-@contextlib.contextmanager
-def simulator_thread(carrier: Carrier) -> Iterator[RunningSimulator]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="telnyx-simulator", daemon=True)
-    thread.start()
-    stack = contextlib.AsyncExitStack()
-
-    def run(coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(10)
-
-    try:
-        yield run(stack.enter_async_context(running_simulator(carrier)))
-    finally:
-        run(stack.aclose())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
-
-
 @pytest.fixture
 def simulator(settings) -> Iterator[RunningSimulator]:
     carrier = Carrier()
     carrier.seed(api_keys=[KEY])
-    with simulator_thread(carrier) as sim:
+    with helpers.simulator_thread(running_simulator(carrier), "telnyx-simulator") as sim:
         settings.TELNYX_SIMULATOR = False
         settings.TELNYX_API_KEY = KEY
         settings.TELNYX_API_BASE_URL = sim.base_url
@@ -77,54 +52,18 @@ def account(simulator: RunningSimulator) -> Account:
     return account
 
 
-class TinyServer:
-    """A stdlib HTTP server answering GET `path` with a JSON body: /healthz, ngrok's API."""
-
-    def __init__(self, routes: dict[str, tuple[int, dict[str, Any]]]) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, body = routes.get(self.path, (404, {}))
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.routes = routes
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def health_server(settings) -> Iterator[TinyServer]:
-    """PUBLIC_HOST is a local server whose /healthz answers 200, as phonebridge's does."""
-    server = TinyServer({"/healthz": (200, {"status": "ok"})})
-    settings.PUBLIC_HOST = server.host
-    yield server
-    server.close()
+def health_server(settings) -> Iterator[helpers.TinyServer]:
+    with helpers.healthy_public_host(settings) as server:
+        yield server
 
 
 def provision(*args: str) -> str:
-    out = StringIO()
-    call_command("provision_telnyx", *args, stdout=out)
-    return out.getvalue()
+    return helpers.run_command("provision_telnyx", *args)
 
 
 def failing(*args: str) -> tuple[str, str]:
-    """Run a command that must fail; returns (its output, the error message)."""
-    out = StringIO()
-    with pytest.raises(CommandError) as excinfo:
-        call_command("provision_telnyx", *args, stdout=out)
-    return out.getvalue(), str(excinfo.value)
+    return helpers.failing_command("provision_telnyx", *args)
 
 
 def app_named(account: Account, name: str = "phonebridge") -> dict[str, Any]:
@@ -307,28 +246,21 @@ def test_dry_run_prints_the_calls_and_changes_nothing(account):
 
 
 @pytest.fixture
-def no_public_host(settings, monkeypatch) -> Iterator[None]:
-    settings.PUBLIC_HOST = ""
-    public_host._detected_host.cache_clear()
-    yield
-    public_host._detected_host.cache_clear()
+def no_public_host(settings) -> Iterator[None]:
+    with helpers.unset_public_host(settings):
+        yield
 
 
 def test_it_finds_the_host_through_ngroks_local_api(account, no_public_host, monkeypatch):
-    tunnels = {"tunnels": [{"public_url": "https://abc123.ngrok.app", "proto": "https"}]}
-    ngrok = TinyServer({"/api/tunnels": (200, tunnels)})
-    monkeypatch.setattr(public_host, "NGROK_API", f"http://{ngrok.host}/api/tunnels")
-    try:
+    with helpers.ngrok_agent(monkeypatch, "https://abc123.ngrok.app"):
         output = provision()
-    finally:
-        ngrok.close()
 
     assert "public host abc123.ngrok.app (from ngrok's local API)" in output
     assert app_named(account)["webhook_event_url"] == "https://abc123.ngrok.app/telnyx/events"
 
 
 def test_it_asks_for_ngrok_when_there_is_no_public_host(account, no_public_host, monkeypatch):
-    monkeypatch.setattr(public_host, "NGROK_API", f"http://127.0.0.1:{free_port()}/api/tunnels")
+    helpers.no_ngrok_agent(monkeypatch)
 
     _, error = failing()
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from telephony.telnyx.simulator.scenario import Scenario
+from telephony.simulation.scenario import Scenario
 from tests.telephony.telnyx.simulator.conftest import APP_ID, CALLER, NUMBER
 
 pytestmark = pytest.mark.timeout(30)

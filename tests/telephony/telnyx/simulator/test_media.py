@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from telephony.media.codecs import get_codec
+from telephony.simulation.scenario import Scenario
 from telephony.telnyx.simulator.calls import SimCall, StreamParams
 from telephony.telnyx.simulator.media import MediaCaller
-from telephony.telnyx.simulator.scenario import Scenario
 
 pytestmark = pytest.mark.timeout(30)
 

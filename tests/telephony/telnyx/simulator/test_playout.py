@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from telephony.telnyx.simulator.playout import MediaStats, Playout, RttTracker, percentile
+from telephony.simulation.playout import MediaStats, Playout, RttTracker, percentile
 
 
 def test_it_returns_a_mark_at_once_when_idle():

@@ -8,8 +8,8 @@ import time
 import pytest
 from nacl.signing import VerifyKey
 
+from telephony.simulation.scenario import WebhookFaults
 from telephony.telnyx.signing import WebhookSigner, public_key_for_seed
-from telephony.telnyx.simulator.scenario import WebhookFaults
 from telephony.telnyx.simulator.webhooks import Event, WebhookSender
 
 pytestmark = pytest.mark.timeout(30)

@@ -1,8 +1,9 @@
 """The simulated caller's ear: a real-time playout queue, marks, and what it measured.
 
-Telnyx keeps a playout queue per stream: audio sent faster than real time is buffered, a `mark`
-comes back when the audio queued before it has finished playing (at once when idle), and
-`clear` flushes the queue and returns every pending mark (telnyx-protocol.md §1.3).
+Both carriers keep a playout queue per stream: audio sent faster than real time is buffered, a
+`mark` comes back when the audio queued before it has finished playing (at once when idle), and
+`clear` flushes the queue and returns every pending mark (Telnyx: telnyx-protocol.md §1.3;
+Twilio: https://www.twilio.com/docs/voice/media-streams/websocket-messages#send-a-mark-message).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The simulated caller's voice: a short espeak-ng clip, pre-encoded once per codec.
+"""The simulated far party's voice: a short espeak-ng clip, pre-encoded once per codec.
 
 `assets/caller.wav` (8 kHz) and `assets/caller16k.wav` (16 kHz) are mono 16-bit PCM made with
 `espeak-ng -w` and resampled by sox. Frames are encoded and base64'd once and cached, so a

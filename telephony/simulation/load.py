@@ -2,19 +2,58 @@
 
 This is what `manage.py simulate_call` runs, kept free of Django so it can be tested and
 reused by benchmarks: ring the server `calls` times, `concurrency` at a time, or answer the
-server's outbound dials, and summarise media and webhook figures per call and overall.
+server's outbound dials, and summarise media and webhook figures per call and overall. It
+drives either carrier's simulator through the few names they share (`SimulatedCarrier`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from telephony.telnyx.simulator.calls import CallReport, SimCall
-from telephony.telnyx.simulator.carrier import Carrier
-from telephony.telnyx.simulator.playout import percentile
-from telephony.telnyx.simulator.scenario import Scenario
+from telephony.simulation.playout import percentile
+from telephony.simulation.report import CallReport
+from telephony.simulation.scenario import Scenario
+
+
+class SimulatedCall(Protocol):
+    direction: str
+    ended: asyncio.Event
+
+    @property
+    def report(self) -> CallReport: ...
+
+
+class Delivery(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def latency_ms(self) -> float: ...
+
+
+class WebhookLog(Protocol):
+    @property
+    def deliveries(self) -> Sequence[Delivery]: ...
+
+
+class SimulatedCarrier(Protocol):
+    """What a carrier simulator offers the load generator (both carriers have these)."""
+
+    default_scenario: Scenario
+    call_listeners: list[Any]  # callables told of each call that ends
+
+    @property
+    def webhooks(self) -> WebhookLog: ...
+
+    async def start_inbound_call(self, scenario: Scenario | None = None, **changes: Any) -> Any: ...
+
+    async def hang_up_far_end(self, call: Any) -> None:
+        """The far party hangs up (if the call is still up)."""
+        ...
+
 
 _GRACE_S = 30.0  # beyond ringing and talking, how long a call may take to wind down
 
@@ -34,7 +73,7 @@ class Summary:
     def failed(self) -> int:
         return len(self.reports) - self.ok
 
-    def lines(self, carrier: Carrier) -> list[str]:
+    def lines(self, carrier: SimulatedCarrier) -> list[str]:
         media = [m for r in self.reports for m in r.media]
         rtt = [v for m in media for v in m.rtt_ms]
         deliveries = list(carrier.webhooks.deliveries)
@@ -71,7 +110,7 @@ def _ms(value: float | None) -> str:
 
 
 async def ring_server(
-    carrier: Carrier,
+    carrier: SimulatedCarrier,
     scenario: Scenario,
     *,
     calls: int,
@@ -94,18 +133,20 @@ async def ring_server(
     await asyncio.gather(*(one() for _ in range(calls)))
 
 
-async def _until_ended(carrier: Carrier, call: SimCall, limit: float, stop: asyncio.Event) -> None:
+async def _until_ended(
+    carrier: SimulatedCarrier, call: SimulatedCall, limit: float, stop: asyncio.Event
+) -> None:
     stopped = asyncio.create_task(stop.wait())
     ended = asyncio.create_task(call.ended.wait())
     await asyncio.wait({stopped, ended}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
     stopped.cancel()
     ended.cancel()
     # On Ctrl-C or a stuck call, the caller hangs up so the server sees a clean end.
-    await carrier.end_call(call, "normal_clearing", "caller")
+    await carrier.hang_up_far_end(call)
 
 
 async def answer_dials(
-    carrier: Carrier,
+    carrier: SimulatedCarrier,
     scenario: Scenario,
     *,
     calls: int,
@@ -117,7 +158,7 @@ async def answer_dials(
     carrier.default_scenario = scenario
     finished = 0
 
-    def ended(call: SimCall) -> None:
+    def ended(call: SimulatedCall) -> None:
         nonlocal finished
         if call.direction == "outgoing":
             on_report(call.report)

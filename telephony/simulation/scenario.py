@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from telephony.telnyx.simulator.faults import FaultRule
+from telephony.simulation.faults import FaultRule
 
 Direction = Literal["incoming", "outgoing"]
 HangupBy = Literal["caller", "never"]
@@ -27,6 +27,7 @@ class WebhookFaults:
     bad_signature: float = 0.0
     missing_header: float = 0.0
     skew_s: int = 0  # added to telnyx-timestamp on every attempt
+    drop: float = 0.0  # the event is lost: never delivered, never retried
 
     @property
     def any(self) -> bool:
@@ -36,6 +37,7 @@ class WebhookFaults:
             or self.bad_signature
             or self.missing_header
             or self.skew_s
+            or self.drop
         )
 
 

@@ -1,9 +1,13 @@
-"""What the simulated far party does with frames the server sends (telnyx-protocol.md §1.3).
+"""What the simulated far party does with frames the server sends.
 
-`media` must carry base64 audio in the bidirectional codec, at least 20 ms and at most 30 s
-of it (100003 `malformed_frame`, 100004 `invalid_media` otherwise); in mp3 mode at most one
-message a second (100005). Audio goes into a real-time playout queue; `mark` is echoed when
-the audio before it has played, `clear` flushes the queue and echoes pending marks at once.
+Both carriers' sockets take the same three messages from the server, `media` (base64 audio
+under `media.payload`), `mark` (`mark.name`) and `clear` (Telnyx: telnyx-protocol.md §1.3;
+Twilio: https://www.twilio.com/docs/voice/media-streams/websocket-messages#send-websocket-messages-to-twilio).
+`media` must carry audio in the reply codec, at least 20 ms and at most 30 s of it; in
+Telnyx's mp3 mode at most one message a second. Audio goes into a real-time playout queue;
+`mark` is echoed when the audio before it has played, `clear` flushes the queue and echoes
+pending marks at once. How a carrier names its frames and reports a bad one is its own
+(`EarWire`): Telnyx answers on the socket with an `error` frame, Twilio only logs a warning.
 """
 
 from __future__ import annotations
@@ -15,17 +19,33 @@ import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from telephony.media.codecs import Codec
-from telephony.telnyx.simulator import audio
-from telephony.telnyx.simulator.playout import MediaStats, Playout, RttTracker
+from telephony.simulation import audio
+from telephony.simulation.playout import MediaStats, Playout, RttTracker
 
 FRAME_S = 0.020
 _MAX_CHUNK_S = 30.0
 _MP3_INTERVAL_S = 1.0
 
 SendFrame = Callable[[dict[str, Any]], Awaitable[bool]]
+# Why a frame was refused: the carrier maps each to its own code.
+Fault = Literal["binary", "malformed", "invalid_media", "rate_limit", "wrong_stream"]
+
+
+class EarWire(Protocol):
+    """A carrier's names for what the ear says back, and how it reports a frame it refuses."""
+
+    stream_field: str | None  # a field our frames must carry, equal to the stream id
+
+    def mark_frame(self, stream_id: str, seq: str, name: str) -> dict[str, Any]: ...
+
+    def error_frame(
+        self, stream_id: str, fault: Fault, detail: str
+    ) -> tuple[int, dict[str, Any] | None]:
+        """The carrier's code for `fault`, and the frame to send (None: nothing is sent)."""
+        ...
 
 
 class Ear:
@@ -39,6 +59,7 @@ class Ear:
         rtt: RttTracker | None,
         send: SendFrame,
         next_seq: Callable[[], str],
+        wire: EarWire,
     ) -> None:
         self.stream_id = stream_id
         self.mode = mode  # None: no bidirectional stream was asked for
@@ -48,18 +69,23 @@ class Ear:
         self.playout = Playout()
         self._send = send
         self._next_seq = next_seq
+        self._wire = wire
         self._wake = asyncio.Event()
         self._last_mp3 = float("-inf")
 
     async def hear(self, message: str | bytes) -> None:
         if isinstance(message, bytes):
-            await self._error(100003, "malformed_frame", "Binary frames are not accepted.")
+            await self._error("binary", "Binary frames are not accepted.")
             return
         try:
             frame = json.loads(message)
             event = frame["event"]
         except (ValueError, KeyError, TypeError):
-            await self._error(100003, "malformed_frame", "The frame is not a JSON event.")
+            await self._error("malformed", "The frame is not a JSON event.")
+            return
+        field_name = self._wire.stream_field
+        if field_name is not None and frame.get(field_name) != self.stream_id:
+            await self._error("wrong_stream", f"{field_name} is not this stream's.")
             return
         if event == "media":
             await self._on_media(frame)
@@ -68,7 +94,7 @@ class Ear:
         elif event == "clear":
             await self._on_clear()
         else:
-            await self._error(100003, "malformed_frame", f"Unknown event {event!r}.")
+            await self._error("malformed", f"Unknown event {event!r}.")
 
     async def play_marks(self) -> None:
         """Run for the life of the socket: echo each mark once its audio has played."""
@@ -87,12 +113,12 @@ class Ear:
             return  # nowhere to play it: Telnyx drops audio on a one-way stream
         payload = (frame.get("media") or {}).get("payload")
         if not isinstance(payload, str):
-            await self._error(100003, "malformed_frame", "media.payload is missing.")
+            await self._error("malformed", "media.payload is missing.")
             return
         try:
             data = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
-            await self._error(100004, "invalid_media", "media.payload is not valid base64.")
+            await self._error("invalid_media", "media.payload is not valid base64.")
             return
         if self.mode == "mp3":
             await self._on_mp3(data)
@@ -105,11 +131,11 @@ class Ear:
             frame_bytes = self.reply.frame_bytes
             if len(data) < frame_bytes or len(data) % self.reply.bytes_per_sample:
                 detail = f"A media chunk must hold at least 20 ms ({frame_bytes} bytes)."
-                await self._error(100003, "malformed_frame", detail)
+                await self._error("malformed", detail)
                 return
             duration = len(data) / frame_bytes * FRAME_S
             if duration > _MAX_CHUNK_S:
-                await self._error(100003, "malformed_frame", "A media chunk may hold 30 s at most.")
+                await self._error("malformed", "A media chunk may hold 30 s at most.")
                 return
             self._match_echo(data, frame_bytes)
         self._heard(len(data), duration)
@@ -117,7 +143,7 @@ class Ear:
     async def _on_mp3(self, data: bytes) -> None:
         now = asyncio.get_running_loop().time()
         if now - self._last_mp3 < _MP3_INTERVAL_S:
-            await self._error(100005, "rate_limit_reached", "At most one mp3 message per second.")
+            await self._error("rate_limit", "At most one mp3 message per second.")
             return
         self._last_mp3 = now
         self._heard(len(data), 1.0)  # an mp3 clip's length is unknown here; call it a second
@@ -132,7 +158,7 @@ class Ear:
     def _match_echo(self, data: bytes, frame_bytes: int) -> None:
         if self.rtt is None or self.reply is None:
             return
-        now = time.monotonic()  # as the sender stamps it (see MediaCaller._pace)
+        now = time.monotonic()  # as the sender stamps it (see FarPartyMedia._pace)
         # A server may batch frames; each 20 ms slice is matched on its own.
         for offset in range(0, len(data) - frame_bytes + 1, frame_bytes):
             self.rtt.received(audio.reply_key(self.reply, data[offset : offset + frame_bytes]), now)
@@ -140,7 +166,7 @@ class Ear:
     async def _on_mark(self, frame: dict[str, Any]) -> None:
         name = (frame.get("mark") or {}).get("name")
         if not isinstance(name, str):
-            await self._error(100003, "malformed_frame", "mark.name is missing.")
+            await self._error("malformed", "mark.name is missing.")
             return
         self.stats.marks_received += 1
         if self.playout.add_mark(name, asyncio.get_running_loop().time()):
@@ -154,16 +180,12 @@ class Ear:
             await self._echo_mark(name)
 
     async def _echo_mark(self, name: str) -> None:
-        frame = {
-            "event": "mark",
-            "stream_id": self.stream_id,
-            "sequence_number": self._next_seq(),
-            "mark": {"name": name},
-        }
+        frame = self._wire.mark_frame(self.stream_id, self._next_seq(), name)
         if await self._send(frame):
             self.stats.marks_echoed += 1
 
-    async def _error(self, code: int, title: str, detail: str) -> None:
+    async def _error(self, fault: Fault, detail: str) -> None:
+        code, frame = self._wire.error_frame(self.stream_id, fault, detail)
         self.stats.errors_sent.append(code)
-        payload = {"code": code, "title": title, "detail": detail}
-        await self._send({"event": "error", "stream_id": self.stream_id, "payload": payload})
+        if frame is not None:
+            await self._send(frame)
