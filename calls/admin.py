@@ -39,7 +39,7 @@ from calls.admin_filters import (
     with_duration,
 )
 from calls.admin_views import CallConsole
-from calls.detail import clock, detail_context, render_fragments, status_badge
+from calls.detail import carrier_badge, clock, detail_context, render_fragments, status_badge
 from calls.export import CHUNK_SIZE, csv_response, export_changelist
 from calls.forms import DtmfForm, TransferForm
 from calls.live import call_marker
@@ -81,6 +81,7 @@ class CallAdmin(admin.ModelAdmin):
     list_display = (
         "started",
         "direction_arrow",
+        "carrier_column",
         "status_column",
         "from_number",
         "to_number",
@@ -94,6 +95,7 @@ class CallAdmin(admin.ModelAdmin):
         LiveFilter,
         "status",
         "direction",
+        "carrier",
         "created_at",
         DateRangeFilter,
         DurationFilter,
@@ -118,8 +120,8 @@ class CallAdmin(admin.ModelAdmin):
         "bridge_error",
     )
     search_help_text = (
-        "A phone number (any part of it), a hangup cause, words of a failure, or any Telnyx "
-        "or phonebridge id (or the first 6+ characters of one)."
+        "A phone number (any part of it), a hangup cause, words of a failure, or any Telnyx, "
+        "Twilio (a CallSid) or phonebridge id (or the first 6+ characters of one)."
     )
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
@@ -129,7 +131,10 @@ class CallAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ("export_csv", "dial_again", "hang_up_calls")
     fieldsets = (
-        ("Telnyx", {"fields": ("id", "call_control_id", "call_leg_id", "call_session_id")}),
+        (
+            "Carrier",
+            {"fields": ("id", "carrier", "call_control_id", "call_leg_id", "call_session_id")},
+        ),
         (
             "Times",
             {
@@ -179,7 +184,7 @@ class CallAdmin(admin.ModelAdmin):
     # Permissions -----------------------------------------------------------------------
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # calls are placed from the Dial page, or arrive from Telnyx
+        return False  # calls are placed from the Dial page, or arrive from a carrier
 
     def has_change_permission(self, request: HttpRequest, obj: Call | None = None) -> bool:
         # Webhooks and the media stream write a call row while it lives; a whole-row save
@@ -222,6 +227,7 @@ class CallAdmin(admin.ModelAdmin):
         context = {
             "can_dial": self.has_dial_permission(request),
             "simulate_from": f"+1555010{random.randint(0, 9999):04d}",
+            "simulators": simulators(),
             **(extra_context or {}),
         }
         return super().changelist_view(request, context)
@@ -279,6 +285,10 @@ class CallAdmin(admin.ModelAdmin):
     def direction_arrow(self, call: Call) -> SafeString:
         arrow = "← in" if call.direction == Call.Direction.INBOUND else "→ out"
         return format_html('<span title="{}">{}</span>', call.get_direction_display(), arrow)
+
+    @admin.display(description="Carrier", ordering="carrier")
+    def carrier_column(self, call: Call) -> SafeString:
+        return carrier_badge(call)
 
     @admin.display(description="Status", ordering="status")
     def status_column(self, call: Call) -> SafeString:
@@ -352,6 +362,17 @@ class CallAdmin(admin.ModelAdmin):
                 audit.record(request, call, "hang_up", outcome="sent")
 
 
+def simulators() -> list[tuple[str, str]]:
+    """The carriers whose embedded simulator is on, PHONEBRIDGE_CARRIER's first: "Simulate
+    inbound call" rings the first unless the operator picks another."""
+    on = [
+        (value, label)
+        for value, label in Call.Carrier.choices
+        if getattr(settings, f"{value.upper()}_SIMULATOR", False)
+    ]
+    return sorted(on, key=lambda carrier: carrier[0] != settings.PHONEBRIDGE_CARRIER)
+
+
 def redial_initial(call: Call) -> dict[str, str]:
     """The Dial form for calling this call's other party again from our number."""
     if call.direction == Call.Direction.INBOUND:
@@ -359,7 +380,14 @@ def redial_initial(call: Call) -> dict[str, str]:
     else:
         to, from_ = call.to_number, call.from_number
     data = call.custom_data if isinstance(call.custom_data, dict) else {}
-    initial = {"to": to, "from_number": from_ or settings.TELNYX_PHONE_NUMBER}
+    # The number it was placed from (or reached) names its carrier, so the new dial goes out
+    # on the same carrier (telephony.dialing.carrier_for_number).
+    fallback = (
+        settings.TWILIO_PHONE_NUMBER
+        if call.carrier == Call.Carrier.TWILIO
+        else settings.TELNYX_PHONE_NUMBER
+    )
+    initial = {"to": to, "from_number": from_ or fallback}
     for key in ("amd", "greeting", "instructions"):
         if isinstance(data.get(key), str) and data[key]:
             initial[key] = data[key]
@@ -368,7 +396,8 @@ def redial_initial(call: Call) -> dict[str, str]:
 
 def _id_matches(term: str) -> Q | None:
     """Our own call ids and Telnyx command ids are UUIDs: match them exactly, or by their
-    first characters (UUID lookups ignore the hyphens, on SQLite and PostgreSQL alike)."""
+    first characters (UUID lookups ignore the hyphens, on SQLite and PostgreSQL alike).
+    Carrier leg ids (a Twilio CallSid "CA…") are matched by search_fields' call_control_id."""
     try:
         value = uuid.UUID(term)
     except ValueError:
@@ -423,6 +452,7 @@ class CallEventAdmin(admin.ModelAdmin):
 class CarrierCommandAdmin(admin.ModelAdmin):
     list_display = (
         "sent",
+        "carrier",
         "name",
         "ok",
         "status_code",
@@ -431,7 +461,7 @@ class CarrierCommandAdmin(admin.ModelAdmin):
         "latency_ms",
         "call",
     )
-    list_filter = ("ok", "name", "error_code")
+    list_filter = ("carrier", "ok", "name", "error_code")
     ordering = ("-created_at", "-id")  # newest first, like the call list
     search_fields = ("command_id", "path", "error_detail")
     list_select_related = ("call",)

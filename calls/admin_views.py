@@ -118,8 +118,7 @@ class CallConsole:
     def _place_call(self, request: HttpRequest, form: DialForm) -> HttpResponse:
         data = form.cleaned_data
         if data.get("far_end"):  # only offered while the embedded simulator is the carrier
-            from telephony.telnyx.embedded import set_far_end
-
+            set_far_end = _simulator_of(dialing.carrier_for_number(data["from_number"])).set_far_end
             set_far_end(data["to"], data["far_end"], keys=data.get("far_end_keys", ""))
         try:
             call = async_to_sync(dialing.place_call)(
@@ -139,7 +138,7 @@ class CallConsole:
     def simulate(self, request: HttpRequest) -> HttpResponseBase:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not settings.TELNYX_SIMULATOR:
+        if not (settings.TELNYX_SIMULATOR or settings.TWILIO_SIMULATOR):
             raise Http404
         if not self.model_admin.has_dial_permission(request):
             raise PermissionDenied
@@ -151,15 +150,14 @@ class CallConsole:
         return redirect("admin:calls_call_changelist")
 
     def _start_simulated_call(self, request: HttpRequest, data: dict[str, Any]) -> None:
-        try:
-            from telephony.telnyx.embedded import simulate_inbound_call
-        except ImportError:
-            self._tell(request, "The embedded Telnyx simulator is not available.", "error")
-            return
+        carrier = _simulated_carrier(request.POST.get("carrier", ""))
+        to_number = data["to_number"]
+        if carrier == "twilio" and not request.POST.get("to_number"):
+            to_number = settings.TWILIO_PHONE_NUMBER  # the form's default is Telnyx's number
         extra = {"duration_s": data["duration_s"]} if data.get("duration_s") else {}
         try:
-            async_to_sync(simulate_inbound_call)(
-                from_number=data["from_number"], to_number=data["to_number"], **extra
+            async_to_sync(_simulator_of(carrier).simulate_inbound_call)(
+                from_number=data["from_number"], to_number=to_number, **extra
             )
         except Exception as exc:  # a developer tool: say what broke rather than a 500
             logger.exception("could not start a simulated call")
@@ -167,8 +165,8 @@ class CallConsole:
             return
         self._tell(
             request,
-            f"Simulated call from {data['from_number']} to {data['to_number']} started; "
-            "it appears under Live calls as soon as its first webhook arrives.",
+            f"Simulated call from {data['from_number']} to {to_number} ({carrier.title()}) "
+            "started; it appears under Live calls as soon as its first webhook arrives.",
             "success",
         )
 
@@ -261,10 +259,12 @@ class CallConsole:
         self.run(request, actions.send_dtmf, f"Sent DTMF {digits}.", call=call, digits=digits)
 
     def _start_recording(self, request: HttpRequest, call: Call) -> None:
-        self.run(request, actions.start_recording, "Telnyx recording started.", call=call)
+        started = f"{call.get_carrier_display()} recording started."
+        self.run(request, actions.start_recording, started, call=call)
 
     def _stop_recording(self, request: HttpRequest, call: Call) -> None:
-        self.run(request, actions.stop_recording, "Telnyx recording stopped.", call=call)
+        stopped = f"{call.get_carrier_display()} recording stopped."
+        self.run(request, actions.stop_recording, stopped, call=call)
 
     def run(
         self,
@@ -308,3 +308,24 @@ def _dialed(call: Call, data: dict[str, Any]) -> dict[str, Any]:
 
 def _form_errors(form: Any) -> str:
     return " ".join(str(error) for errors in form.errors.values() for error in errors)
+
+
+def _simulated_carrier(asked: str) -> str:
+    """Which embedded simulator "Simulate inbound call" rings: the one asked for if it is on,
+    else PHONEBRIDGE_CARRIER's if it is on, else whichever is on."""
+    on = {"telnyx": settings.TELNYX_SIMULATOR, "twilio": settings.TWILIO_SIMULATOR}
+    for carrier in (asked, str(settings.PHONEBRIDGE_CARRIER)):
+        if on.get(carrier):
+            return carrier
+    return "telnyx" if on["telnyx"] else "twilio"
+
+
+def _simulator_of(carrier: str) -> Any:
+    """The embedded simulator's adapter module for `carrier` (imported only when used)."""
+    if carrier == Call.Carrier.TWILIO:
+        from telephony.twilio import embedded as twilio_embedded
+
+        return twilio_embedded
+    from telephony.telnyx import embedded as telnyx_embedded
+
+    return telnyx_embedded

@@ -27,8 +27,8 @@ ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "hang_up": ("Hung up", ()),
     "transfer": ("Transferred", ("to",)),
     "send_dtmf": ("Sent DTMF", ("digit_count",)),
-    "start_recording": ("Started Telnyx recording", ()),
-    "stop_recording": ("Stopped Telnyx recording", ()),
+    "start_recording": ("Started {carrier} recording", ()),
+    "stop_recording": ("Stopped {carrier} recording", ()),
 }
 
 
@@ -39,6 +39,7 @@ def record(
     error the operator was shown). An audit failure never undoes or hides the action itself:
     it is logged, and the operator's action stands."""
     label, allowed = ACTIONS.get(action, (action.replace("_", " ").capitalize(), ()))
+    label = label.replace("{carrier}", call.get_carrier_display())
     if "digits" in params:
         params["digit_count"] = len(str(params.pop("digits")))
     kept = {key: str(params[key]) for key in allowed if params.get(key) not in (None, "")}

@@ -66,31 +66,59 @@ def figures(now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     today = Call.objects.filter(created_at__gte=midnight)
-    counts = today.aggregate(
-        total=Count("pk"),
-        answered=Count("pk", filter=Q(answered_at__isnull=False)),
-        # Calls still ringing have not answered yet, nor failed to: they count once decided.
-        decided=Count(
-            "pk", filter=Q(answered_at__isnull=False) | Q(status__in=Call.FINAL_STATUSES)
-        ),
-        failed=Count("pk", filter=Q(status=Call.Status.FAILED)),
-    )
+    carriers = by_carrier(today, midnight)
+    # Today's totals are the carriers' sums: one GROUP BY serves both.
+    counts = {
+        key: sum(row[key] for row in carriers) for key in ("calls", "answered", "decided", "failed")
+    }
     decided = counts["decided"]
     return {
         "now": timezone.localtime(now),
         "midnight": midnight,
         "live_now": Call.objects.filter(status__in=Call.LIVE_STATUSES).count(),
-        "calls_today": counts["total"],
+        "calls_today": counts["calls"],
         "answered_today": counts["answered"],
         "decided_today": decided,
         "answer_rate": round(100 * counts["answered"] / decided) if decided else None,
         "failed_today": counts["failed"],
         "failures": failures_by_reason(today),
+        "carriers": carriers,
         "median_latency_ms": median_turn_latency(today),
         "hours": calls_per_hour(now),
         "links": _links(midnight),
         "plot": {"width": PLOT_WIDTH, "height": PLOT_HEIGHT, "base": PLOT_BASE},
     }
+
+
+def by_carrier(calls: QuerySet[Call], midnight: datetime) -> list[dict[str, Any]]:
+    """Today's calls, answers and failures per carrier (one GROUP BY), each with a link to
+    its calls; only the carriers that carried a call today. Shown when there are two."""
+    rows = (
+        calls.values("carrier")
+        .annotate(
+            calls=Count("pk"),
+            answered=Count("pk", filter=Q(answered_at__isnull=False)),
+            # Calls still ringing have not answered yet, nor failed to: they count once decided.
+            decided=Count(
+                "pk", filter=Q(answered_at__isnull=False) | Q(status__in=Call.FINAL_STATUSES)
+            ),
+            failed=Count("pk", filter=Q(status=Call.Status.FAILED)),
+        )
+        .order_by("carrier")
+    )
+    labels = dict(Call.Carrier.choices)
+    today = _links(midnight)["today"]
+    return [
+        {
+            **row,
+            "label": labels.get(row["carrier"], row["carrier"]),
+            "answer_rate": round(100 * row["answered"] / row["decided"])
+            if row["decided"]
+            else None,
+            "link": f"{today}&{urlencode({'carrier__exact': row['carrier']})}",
+        }
+        for row in rows
+    ]
 
 
 def failures_by_reason(calls: QuerySet[Call]) -> list[dict[str, Any]]:

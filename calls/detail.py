@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString, mark_safe
 from calls.live_media import media_figures
 from calls.models import Call
 from calls.payload_shapes import recording_links
-from calls.quality import call_quality, underrun_verdict
+from calls.quality import call_quality, reports_quality, underrun_verdict
 from calls.regions import waveform_context
 from calls.timeline import call_start, timeline
 from calls.transcript import far_end_label, transcript
@@ -40,6 +40,16 @@ def status_badge(call: Call) -> SafeString:
     return badge
 
 
+def carrier_badge(call: Call) -> SafeString:
+    """Which carrier carries the call, as a badge the list and the summary share."""
+    return format_html(
+        '<span class="pb-badge pb-carrier pb-carrier-{}" data-call-carrier="{}">{}</span>',
+        call.carrier,
+        call.pk,
+        call.get_carrier_display(),
+    )
+
+
 def clock(seconds: float) -> str:
     minutes, seconds = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
@@ -57,6 +67,8 @@ def detail_context(call: Call) -> dict[str, Any]:
     return {
         "call": call,
         "badge": status_badge(call),
+        "carrier_badge": carrier_badge(call),
+        "carrier": call.get_carrier_display(),
         "duration": clock(call.duration.total_seconds()) if call.duration is not None else "",
         "timeline": timeline(events, commands, start=start),
         "timeline_truncated": truncated,
@@ -71,6 +83,7 @@ def detail_context(call: Call) -> dict[str, Any]:
         "conversation": conversation(call),
         "turn_chart": turns_context(call.conversation, far_end=far_end),
         "call_quality": call_quality(call.call_quality_stats),
+        "quality_reported": reports_quality(call.carrier),
         "underrun_verdict": underrun_verdict(call.underruns),
         "live_media": media_figures(call),
     }

@@ -90,8 +90,9 @@ def _loss_percent(direction: str) -> Callable[[Call], Any]:
     return loss
 
 
-def _telnyx_recording(call: Call) -> str:
-    """The first https URL Telnyx gave for a recording of the call."""
+def _carrier_recording(call: Call) -> str:
+    """The first https URL the carrier gave for a recording of the call (Twilio's are kept
+    in the same field as Telnyx's, telephony.twilio.handlers.on_recording_completed)."""
     for entry in call.telnyx_recording_urls if isinstance(call.telnyx_recording_urls, list) else []:
         urls = entry.get("urls") if isinstance(entry, dict) else None
         for url in (urls or {}).values() if isinstance(urls, dict) else ():
@@ -103,10 +104,12 @@ def _telnyx_recording(call: Call) -> str:
 CALL_COLUMNS: list[tuple[str, Callable[[Call], Any]]] = [
     ("id", lambda c: c.pk),
     ("direction", lambda c: c.direction),
+    ("carrier", lambda c: c.carrier),
     ("status", lambda c: c.status),
     ("from", lambda c: c.from_number),
     ("to", lambda c: c.to_number),
     ("simulated", lambda c: c.simulated),
+    # The carrier's id for the leg: Telnyx's call_control_id, or Twilio's CallSid.
     ("call_control_id", lambda c: c.call_control_id or ""),
     ("call_leg_id", lambda c: c.call_leg_id),
     ("call_session_id", lambda c: c.call_session_id),
@@ -153,7 +156,8 @@ CALL_COLUMNS: list[tuple[str, Callable[[Call], Any]]] = [
     ("jitter_max_variance_inbound", _quality("inbound", "jitter_max_variance")),
     ("packet_loss_inbound_pct", _loss_percent("inbound")),
     ("packet_loss_outbound_pct", _loss_percent("outbound")),
-    ("telnyx_recording_url", _telnyx_recording),
+    # The carrier's own recording of the call (Telnyx's or Twilio's, per `carrier`).
+    ("carrier_recording_url", _carrier_recording),
 ]
 
 COLUMNS: list[tuple[str, Callable[[Row], Any]]] = [

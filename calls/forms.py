@@ -7,7 +7,10 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
+from calls.from_numbers import CarrierNumbers, from_numbers
+from calls.models import Call
 from telephony.actions import DTMF
+from telephony.dialing import carrier_for_number
 from telephony.national_numbers import to_e164
 from telephony.numbers import InvalidNumber, validate_e164
 
@@ -30,15 +33,24 @@ class UntruncatedCharField(forms.CharField):
         return attrs
 
 
-# What each answering machine detection mode does, in words (telnyx-protocol.md §2.5; Telnyx's
-# "Answering Machine Detection" guide).
+# What each answering machine detection mode does, in words, on either carrier
+# (telnyx-protocol.md §2.5 and Telnyx's "Answering Machine Detection" guide; Twilio's
+# MachineDetection, https://www.twilio.com/docs/voice/answering-machine-detection, mapped by
+# telephony.twilio.call_control.AMD_MODES: Twilio has one detector, with or without waiting
+# for the end of the greeting).
 AMD_CHOICES = [
     ("", "Off: connect the agent as soon as the call is answered"),
     ("detect", "Detect: tell a person from a machine within a few seconds of the answer"),
     ("detect_beep", "Detect, and on a machine wait for its beep (to leave a message)"),
-    ("detect_words", "Detect by the first words spoken (a long greeting means a machine)"),
+    (
+        "detect_words",
+        "Detect by the first words spoken (a long greeting means a machine; Twilio: as Detect)",
+    ),
     ("greeting_end", "Wait for the end of the greeting, person or machine"),
-    ("premium", "Premium: Telnyx's more accurate detection (billed per call)"),
+    (
+        "premium",
+        "Premium: Telnyx's more accurate detection (billed per call; Twilio: as Detect)",
+    ),
 ]
 
 
@@ -54,7 +66,8 @@ class DialForm(forms.Form):
         required=False,
         choices=AMD_CHOICES,
         help_text="The result is on the call's timeline. Detection delays the agent's first "
-        "words by a few seconds, except with Off.",
+        "words by a few seconds on Telnyx, except with Off; on Twilio it runs beside the "
+        "agent (AsyncAmd) and its verdict arrives a few seconds after the answer.",
     )
     greeting = UntruncatedCharField(
         required=False,
@@ -71,33 +84,37 @@ class DialForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Which carrier owns each offered number, as the page groups them.
+        self.carrier_of: dict[str, str] = {}
         self._offer_owned_numbers()
         self.fields["to"].help_text = _to_help()
-        if settings.TELNYX_SIMULATOR:
+        if settings.TELNYX_SIMULATOR or settings.TWILIO_SIMULATOR:
             self._offer_far_ends()
 
     def _offer_owned_numbers(self) -> None:
-        from telephony.telnyx.owned_numbers import owned_numbers
-
-        owned = owned_numbers()
+        groups = from_numbers()
         field = self.fields["from_number"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [(number, number) for number in owned.numbers]
-        field.initial = owned.numbers[0] if owned.numbers else None
-        field.help_text = (
-            f"A number we own (from {owned.source})."
-            if owned.numbers
-            else "No number to dial from: set TELNYX_PHONE_NUMBER (or TELNYX_FROM_NUMBERS)."
-        )
+        for group in groups:
+            self.carrier_of.update(dict.fromkeys(group.numbers, group.carrier))
+        offered = [g for g in groups if g.numbers]
+        if len(offered) > 1:  # grouped, so the operator sees which carrier dials
+            field.choices = [(g.label, [(n, n) for n in g.numbers]) for g in offered]
+        else:
+            field.choices = [(n, n) for g in offered for n in g.numbers]
+        field.initial = offered[0].numbers[0] if offered else None
+        field.help_text = _from_help(groups)
 
     def _offer_far_ends(self) -> None:
         from telephony.telnyx.embedded import FAR_ENDS
 
+        # telephony.twilio.embedded.FAR_ENDS has the same keys, in Twilio's words.
         self.fields["far_end"] = forms.ChoiceField(
             label="The far end (simulator)",
             choices=[(key, far_end.label) for key, far_end in FAR_ENDS.items()],
             initial="answers",
-            help_text="How the simulated phone at the other end behaves on this dial.",
+            help_text="How the simulated phone at the other end behaves on this dial, on "
+            "the embedded simulator of the From number's carrier.",
         )
         self.fields["far_end_keys"] = UntruncatedCharField(
             label="It presses (DTMF)",
@@ -109,6 +126,27 @@ class DialForm(forms.Form):
 
     def clean_to(self) -> str:
         return _phone(self.cleaned_data["to"], "To")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        number = data.get("from_number")
+        listed = self.carrier_of.get(number or "")
+        if number and listed and carrier_for_number(number) != listed:
+            # A number fetched from one carrier's account but configured nowhere would go out
+            # on PHONEBRIDGE_CARRIER, which cannot use it as caller id.
+            label = dict(Call.Carrier.choices)[listed]
+            raise forms.ValidationError(
+                f"{number} is a {label} number, but phonebridge would dial it through "
+                f"{settings.PHONEBRIDGE_CARRIER}: add it to {listed.upper()}_FROM_NUMBERS.",
+                code="carrier_mismatch",
+            )
+        if number and data.get("far_end") and not _simulated(carrier_for_number(number)):
+            data["far_end"] = ""  # a real carrier's far end is a real phone
+        return data
+
+    def carrier(self) -> str:
+        """The carrier the chosen From number dials through."""
+        return carrier_for_number(self.cleaned_data["from_number"])
 
     def clean_far_end_keys(self) -> str:
         keys = self.cleaned_data["far_end_keys"].strip()
@@ -128,6 +166,28 @@ def _phone(value: str, field: str) -> str:
         return to_e164(value, default_country=settings.DEFAULT_COUNTRY, field=field)
     except InvalidNumber as exc:
         raise forms.ValidationError(str(exc), code="invalid_number") from exc
+
+
+def _from_help(groups: list[CarrierNumbers]) -> str:
+    said = []
+    for group in groups:
+        if group.numbers:
+            said.append(f"{group.label}: from {group.source}")
+        else:
+            prefix = group.carrier.upper()
+            said.append(
+                f"{group.label}: no number to dial from; set {prefix}_PHONE_NUMBER "
+                f"(or {prefix}_FROM_NUMBERS)"
+            )
+    if len(groups) == 1 and groups[0].numbers:
+        return f"A number we own (from {groups[0].source})."
+    if len(groups) == 1:
+        return f"No number to dial from: {said[0].split('; ', 1)[1]}."
+    return "A number we own; its carrier places the call. " + "; ".join(said) + "."
+
+
+def _simulated(carrier: str) -> bool:
+    return bool(getattr(settings, f"{carrier.upper()}_SIMULATOR", False))
 
 
 def _to_help() -> str:

@@ -38,6 +38,7 @@ _NOT_FILTERS = ("p", "o", "e", "all", "_popup", "_to_field")
 _SUMMARY_FIELDS = (
     "id",
     "direction",
+    "carrier",
     "status",
     "from_number",
     "to_number",
@@ -63,6 +64,8 @@ def summary(call: Call) -> dict[str, Any]:
         "id": str(call.pk),
         "url": reverse("admin:calls_call_change", args=[call.pk]),
         "direction": call.direction,
+        "carrier": call.carrier,
+        "carrier_label": call.get_carrier_display(),
         "status": call.status,
         "status_label": call.get_status_display(),
         "live": call.is_live,
@@ -165,7 +168,7 @@ def _latest(model: type[CallEvent | CarrierCommand], field: str) -> Subquery:
 def call_marker(call_id: uuid.UUID | str) -> tuple[str, Call] | None:
     """A fingerprint of everything the detail page shows, in one query (None: no such call).
 
-    Commands are logged when sent and updated when Telnyx answers, and media statistics and
+    Commands are logged when sent and updated when the carrier answers, and media statistics and
     the recording are written when the stream ends without a transition, so the fingerprint
     covers them as well as `last_activity_at`.
     """

@@ -59,6 +59,13 @@ class QualityReport:
     )
 
 
+def reports_quality(carrier: str) -> bool:
+    """Whether the carrier sends call quality figures with the call's end. Telnyx does, in
+    call.hangup; Twilio's status callbacks carry none (its Voice Insights is a separate,
+    paid API that phonebridge does not read), so the page says "not reported by Twilio"."""
+    return carrier != "twilio"
+
+
 def call_quality(stats: object) -> QualityReport | None:
     """A table per direction Telnyx reported on; None when it reported nothing."""
     if not isinstance(stats, dict):

@@ -15,7 +15,9 @@ from datetime import timedelta
 from calls.models import Call
 
 # A carrier error that never got an answer reads "<command>: no response from <carrier> (…)"
-# (telephony.telnyx.client); one Telnyx answered reads "Telnyx error <code>: <title>…".
+# (telephony.telnyx.client, telephony.twilio.client); one the carrier answered reads
+# "<Carrier> error <code>: <title>…", and a refused dial "<Carrier> refused the call: …"
+# (telephony.dialing.dial_failure). <Carrier> is the call's: "Telnyx" or "Twilio".
 _NO_RESPONSE = re.compile(r"no response from (\w+)(?: \(([^()]*)\))?", re.IGNORECASE)
 
 _HANGUP_WORDS = {
@@ -90,11 +92,14 @@ def _failed(call: Call) -> str:
     if prefix == "answer failed":
         return (
             "The caller heard ringing and was never connected: we could not answer. "
-            f"{carrier_words(rest, command='our answer')}"
+            f"{carrier_words(rest, command='our answer', carrier=call.get_carrier_display())}"
         )
-    if prefix == "dial failed" or reason.startswith(("Telnyx refused", "No response from")):
+    carrier = call.get_carrier_display()
+    placing = (f"{carrier} refused", f"{carrier} could not", "No response from")
+    if prefix == "dial failed" or reason.startswith(placing):
         detail = rest if prefix == "dial failed" else reason
-        return f"The call was never placed. {carrier_words(detail, command='the dial')}"
+        words = carrier_words(detail, command="the dial", carrier=carrier)
+        return f"The call was never placed. {words}"
     if prefix == "media stream failed":
         return f"The caller was connected but no audio flowed ({rest}); we hung up."
     if (call.custom_data or {}).get("hangup_after_speak"):
@@ -102,14 +107,15 @@ def _failed(call: Call) -> str:
     return f"Failed: {reason}"
 
 
-def carrier_words(detail: str, *, command: str) -> str:
-    """'Telnyx refused' only when Telnyx answered with a refusal; 'no response' otherwise."""
-    if detail.startswith(("Telnyx refused", "No response from", "Telnyx could not")):
+def carrier_words(detail: str, *, command: str, carrier: str = "Telnyx") -> str:
+    """'<carrier> refused' only when the carrier answered with a refusal; 'no response'
+    otherwise. `carrier` is the call's carrier as operators read it ("Telnyx", "Twilio")."""
+    if detail.startswith((f"{carrier} refused", "No response from", f"{carrier} could not")):
         return detail if detail.endswith(".") else f"{detail}."
     if match := _NO_RESPONSE.search(detail):
-        carrier, why = match.group(1), match.group(2)
-        return f"No response from {carrier} to {command}" + (f" ({why})." if why else ".")
-    return f"Telnyx refused {command}: {detail}"
+        who, why = match.group(1), match.group(2)
+        return f"No response from {who} to {command}" + (f" ({why})." if why else ".")
+    return f"{carrier} refused {command}: {detail}"
 
 
 _TELLERS: dict[str, Callable[[Call], str]] = {

@@ -1,7 +1,10 @@
 """One call's history as a single timeline: webhooks, media events, state changes and the
 commands we sent, in time order, each with its offset from the start of the call.
 
-Webhook payloads are Telnyx's full envelope; the interesting part is `data.payload`.
+Telnyx's webhook payloads are its full envelope; the interesting part is `data.payload`.
+Twilio's are the callback's form parameters, stored as `{"params": {...}}`
+(telephony.twilio.handlers); their events read in plain words ("Twilio: ringing",
+"completed (CallDuration 12 s)"), in calls/twilio_timeline.py.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from calls.models import Call, CallEvent, CarrierCommand
 from calls.redaction import redact, redact_text
 from calls.transcript import format_offset, speaker, transcription_data
+from calls.twilio_timeline import twilio_command_error, twilio_event_words
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ def _from_event(event: CallEvent, start: datetime) -> Entry:
     if event.source == CallEvent.Source.STATE:
         status = str(event.payload.get("status") or event.type.removeprefix("state."))
         title, detail = f"Status → {status}", ""
+    elif (words := twilio_event_words(event.type, payload)) is not None:
+        title, detail = words
     else:
         title, detail = event.type, _describe(event, payload)
     kind = "dtmf" if "dtmf" in event.type else event.source
@@ -62,7 +68,7 @@ def _from_event(event: CallEvent, start: datetime) -> Entry:
         kind=kind,
         title=title,
         detail=redact_text(detail),
-        failed=event.type.endswith(".failed"),
+        failed=event.type.endswith((".failed", "-error")),
         key=f"event-{event.pk}",
         event_id=event.pk,
     )
@@ -82,14 +88,20 @@ def _from_command(command: CarrierCommand, start: datetime) -> Entry:
 
 
 def _command_outcome(command: CarrierCommand) -> str:
+    carrier = command.get_carrier_display()
+    twilio = command.carrier == Call.Carrier.TWILIO
+    # Twilio has no command id: its request's method and path say what was asked of it.
+    asked = f"{command.method} {command.path}: " if twilio else ""
     if command.finished_at is None:
-        return "sent, waiting for Telnyx"
+        return f"{asked}sent, waiting for {carrier}"
     tries = f"{command.attempts} attempt{'s' if command.attempts != 1 else ''}"
     took = f"HTTP {command.status_code or '—'} in {command.latency_ms or 0} ms, {tries}"
     if command.ok:
-        return took
+        return f"{asked}{took}"
+    if twilio:
+        return f"{asked}{twilio_command_error(command)} ({took})"
     error = " ".join(part for part in (command.error_code, command.error_title) if part)
-    text = f"Telnyx error {error}" if error else "Failed"
+    text = f"{carrier} error {error}" if error else "Failed"
     if command.error_detail:
         text += f": {command.error_detail}"
     return f"{text} ({took})"
@@ -98,6 +110,9 @@ def _command_outcome(command: CarrierCommand) -> str:
 def _inner(event: CallEvent) -> dict[str, Any]:
     if event.source != CallEvent.Source.WEBHOOK:
         return event.payload if isinstance(event.payload, dict) else {}
+    if event.type.startswith("twilio."):
+        params = event.payload.get("params") if isinstance(event.payload, dict) else None
+        return params if isinstance(params, dict) else {}
     data = event.payload.get("data") if isinstance(event.payload, dict) else None
     inner = data.get("payload") if isinstance(data, dict) else None
     return inner if isinstance(inner, dict) else {}

@@ -9,8 +9,9 @@ from telephony.telnyx.webhooks import verification_disabled
 
 
 def telephony_mode(request: HttpRequest) -> dict[str, Any]:
-    """Tell every page whether calls are simulated and whether webhook checks are off."""
+    """Tell every page which carriers are simulated and whether webhook checks are off."""
     return {
         "telnyx_simulator": settings.TELNYX_SIMULATOR,
+        "twilio_simulator": settings.TWILIO_SIMULATOR,
         "webhook_verification_disabled": verification_disabled(),
     }

@@ -98,3 +98,51 @@ def operator_user(transactional_db) -> User:
 @pytest.fixture
 def viewer_user(transactional_db) -> User:
     return staff("viewer", "calls.view_call")
+
+
+# The Twilio account the browser tests' embedded Twilio simulator plays (the number differs
+# from Telnyx's, so the Dial page shows which carrier owns which).
+TWILIO_NUMBER = "+15550002222"
+
+
+@pytest.fixture
+def twilio_simulated_server(live_asgi, settings, tmp_path):
+    """phonebridge on a live socket with the embedded Twilio simulator as its carrier (signed
+    form webhooks, the REST API, the media socket), set up as tests/conftest.py's
+    simulated_server sets up Telnyx's; "Simulate inbound call" and the default Dial use it."""
+    from telephony.twilio import client as twilio_client
+    from telephony.twilio import embedded
+
+    settings.TELNYX_SIMULATOR = False
+    settings.TWILIO_SIMULATOR = True
+    settings.PHONEBRIDGE_CARRIER = "twilio"
+    settings.SIMULATOR_HOST = live_asgi.host
+    settings.TWILIO_ACCOUNT_SID = "AC" + "b0b5" * 8
+    settings.TWILIO_AUTH_TOKEN = "browser-tests-twilio-auth-token"
+    settings.TWILIO_API_KEY = settings.TWILIO_API_SECRET = ""
+    settings.TWILIO_PHONE_NUMBER = TWILIO_NUMBER
+    # Telnyx's number is configured, not fetched: Telnyx is not reachable in these tests.
+    settings.TELNYX_FROM_NUMBERS = [settings.TELNYX_PHONE_NUMBER]
+    settings.TWILIO_API_BASE_URL = f"{live_asgi.url}{embedded.DEFAULT_PREFIX}"
+    settings.BRIDGE = "echo"
+    settings.RECORD_CALLS = True
+    settings.MEDIA_ROOT = str(tmp_path)
+    embedded.reset_embedded_simulator()
+    twilio_client.reset_clients()
+    yield live_asgi
+    live_asgi.run(embedded.embedded_simulator().carrier.aclose())
+    embedded.reset_embedded_simulator()
+    twilio_client.reset_clients()
+
+
+@pytest.fixture(params=["telnyx", "twilio"])
+def carrier(request) -> str:
+    """Run a browser test once per carrier, against that carrier's embedded simulator."""
+    return str(request.param)
+
+
+@pytest.fixture
+def carrier_server(carrier, request):
+    """The live server with `carrier`'s embedded simulator (simulated_server for Telnyx)."""
+    name = "twilio_simulated_server" if carrier == "twilio" else "simulated_server"
+    return request.getfixturevalue(name)

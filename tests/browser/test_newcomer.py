@@ -49,7 +49,12 @@ def test_a_test_dial_meets_the_far_end_the_operator_chose(newcomer_page):
     log_in_as_local_admin(page)
     page.click("#dial-button")
     page.fill("#id_to", "+15557654321")
-    assert page.locator("#id_from_number option").all_inner_texts() == ["+15550100000"]
+    # Both embedded simulators are on: each carrier's number, Telnyx's (the default) first.
+    assert page.locator("#id_from_number option").all_inner_texts() == [
+        "+15550100000",
+        "+15550001111",
+    ]
+    assert page.input_value("#id_from_number") == "+15550100000"
     page.select_option("#id_far_end", "busy")
     page.click("#dial-submit")
 

@@ -1,17 +1,36 @@
-"""End to end in Chromium: the embedded Telnyx simulator rings phonebridge over real sockets
-(signed webhooks, the answer command, the media WebSocket, the echo bridge, the recording)
-while an operator watches and steers the calls from the admin."""
+"""End to end in Chromium: a carrier's embedded simulator (Telnyx's, then Twilio's) rings
+phonebridge over real sockets (signed webhooks, the answer, the media WebSocket, the echo
+bridge, the recording) while an operator watches and steers the calls from the admin."""
 
 from __future__ import annotations
+
+import importlib
+from types import ModuleType
 
 import pytest
 
 from calls.models import Call
-from tests.browser.conftest import log_in
+from tests.browser.conftest import TWILIO_NUMBER, log_in
 
 pytestmark = [pytest.mark.browser]
 
 LIVE = ".pb-status-ringing, .pb-status-answered, .pb-status-streaming"
+# What each carrier's timeline shows for a whole inbound call, in order of arrival.
+INBOUND_STEPS = {
+    "telnyx": ("call.initiated", "→ answer", "streaming.started", "call.hangup"),
+    "twilio": (
+        "Twilio: incoming call",
+        "Twilio: stream started",
+        "Twilio: completed",
+        "CallDuration",
+    ),
+}
+OUR_NUMBER = {"telnyx": "+15550001111", "twilio": TWILIO_NUMBER}
+
+
+def simulator(carrier: str) -> ModuleType:
+    """The carrier's embedded simulator adapter (telephony.<carrier>.embedded)."""
+    return importlib.import_module(f"telephony.{carrier}.embedded")
 
 
 def wait_for_call(page, **lookup) -> Call:
@@ -24,7 +43,7 @@ def wait_for_call(page, **lookup) -> Call:
 
 
 def test_a_simulated_call_comes_and_goes_on_the_open_list_and_tells_its_story(
-    page, operator_user, simulated_server, artifacts, settings
+    page, operator_user, carrier, carrier_server, artifacts, settings
 ):
     settings.TRANSCRIBE_CALLS = True  # as with the simulator in development
     log_in(page, operator_user)
@@ -38,23 +57,24 @@ def test_a_simulated_call_comes_and_goes_on_the_open_list_and_tells_its_story(
     call = wait_for_call(page, from_number=caller)
     row.locator(".pb-status-ended").wait_for(timeout=30_000)
     assert "normal_clearing" in row.inner_text()
+    assert row.locator(f".pb-carrier-{carrier}").count() == 1
+    assert call.carrier == carrier
 
     row.locator("a").click()
     page.wait_for_url(f"**/admin/calls/call/{call.pk}/change/")
     timeline = page.locator("#timeline")
-    for step in (
-        "call.initiated",
-        "→ answer",
-        "streaming.started",
-        "call.hangup",
-        "Status → ended",
-    ):
+    for step in (*INBOUND_STEPS[carrier], "Status → ended"):
         timeline.locator("tr", has_text=step).first.wait_for()
-    said = page.locator("#transcript li")
-    said.first.wait_for()
-    texts = said.all_inner_texts()
-    assert any(t.startswith("Caller") and "Hello, can you hear me?" in t for t in texts)
-    assert any(t.startswith("Agent") and "book an appointment" in t for t in texts)
+    assert page.locator(f"#call-carrier .pb-carrier-{carrier}").count() == 1
+    if carrier == "twilio":  # Twilio calls have no carrier transcription: said so
+        page.locator("#transcript-unsupported").wait_for()
+        page.locator("#quality-not-reported", has_text="not reported by Twilio").wait_for()
+    else:
+        said = page.locator("#transcript li")
+        said.first.wait_for()
+        texts = said.all_inner_texts()
+        assert any(t.startswith("Caller") and "Hello, can you hear me?" in t for t in texts)
+        assert any(t.startswith("Agent") and "book an appointment" in t for t in texts)
 
     # The recording is written when the stream ends; the page picks it up by polling.
     page.locator("#call-recording").wait_for(timeout=15_000)
@@ -69,14 +89,13 @@ def test_a_simulated_call_comes_and_goes_on_the_open_list_and_tells_its_story(
     )
     assert status == 206
     page.locator("#media-stats").wait_for()
-    page.screenshot(path=str(artifacts / "simulated-call-detail.png"), full_page=True)
+    page.screenshot(path=str(artifacts / f"simulated-{carrier}-call-detail.png"), full_page=True)
 
 
-def test_an_operator_hangs_up_a_simulated_call(page, operator_user, simulated_server):
-    from telephony.telnyx.embedded import simulate_inbound_call
-
-    simulated_server.run(
-        simulate_inbound_call(from_number="+15550107777", to_number="+15550001111", duration_s=60)
+def test_an_operator_hangs_up_a_simulated_call(page, operator_user, carrier, carrier_server):
+    ring = simulator(carrier).simulate_inbound_call
+    carrier_server.run(
+        ring(from_number="+15550107777", to_number=OUR_NUMBER[carrier], duration_s=60)
     )
     call = wait_for_call(page, from_number="+15550107777")
     log_in(page, operator_user)
@@ -85,7 +104,7 @@ def test_an_operator_hangs_up_a_simulated_call(page, operator_user, simulated_se
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#hangup-button")
     page.locator(".messagelist", has_text="Hang-up sent.").wait_for()
-    # Telnyx (the simulated_server) confirms with a call.hangup webhook; the open page follows.
+    # The carrier confirms (Telnyx's call.hangup, Twilio's completed); the open page follows.
     page.locator('[data-fragment="summary"] .pb-status-ended').wait_for(timeout=30_000)
     page.locator("#call-controls").wait_for(state="hidden")
     assert page.locator("#timeline tr", has_text="→ hangup").count() == 1
@@ -94,16 +113,18 @@ def test_an_operator_hangs_up_a_simulated_call(page, operator_user, simulated_se
 
 
 def test_dialing_through_the_simulator_lands_on_the_live_call(
-    page, operator_user, simulated_server
+    page, operator_user, carrier, carrier_server
 ):
     log_in(page, operator_user)
     page.click("#dial-button")
+    page.select_option("#id_from_number", OUR_NUMBER[carrier])
     page.fill("#id_to", "+15553334444")
     page.fill("#id_greeting", "Hi, this is a test call.")
     page.click("#dial-submit")
     page.wait_for_url("**/admin/calls/call/*/change/")
     call = Call.objects.get(to_number="+15553334444")
     assert call.custom_data == {"greeting": "Hi, this is a test call."}
+    assert (call.carrier, call.from_number) == (carrier, OUR_NUMBER[carrier])
     summary = page.locator('[data-fragment="summary"]')
     summary.locator(".pb-status-answered, .pb-status-streaming").wait_for(timeout=15_000)
     summary.locator(".pb-status-ended").wait_for(timeout=30_000)

@@ -268,3 +268,90 @@ class TestFarEnd:
         response = operator_client.post(DIAL, dial_form(far_end="answers", far_end_keys="12x"))
         assert "DTMF keys are 0-9, A-D, * and #." in response.content.decode()
         assert fake_telnyx.requests == []
+
+
+class TestDialWithTwoCarriers:
+    """Telnyx's and Twilio's numbers side by side; the chosen From decides the carrier.
+    Twilio is FakeTwilio (tests/telephony/twilio/fake_twilio.py) behind the real client."""
+
+    TWILIO_NUMBER = "+15550003333"
+
+    @pytest.fixture(autouse=True)
+    def _twilio(self, settings, monkeypatch):
+        from tests.telephony.twilio.fake_twilio import (
+            ACCOUNT_SID,
+            AUTH_TOKEN,
+            BASE_URL,
+            FakeTwilio,
+        )
+
+        settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = ACCOUNT_SID, AUTH_TOKEN
+        settings.TWILIO_API_BASE_URL = BASE_URL
+        settings.TWILIO_PHONE_NUMBER = self.TWILIO_NUMBER
+        settings.TWILIO_FROM_NUMBERS = [self.TWILIO_NUMBER]
+        settings.TWILIO_SIMULATOR = False
+        self.fake = FakeTwilio()
+        monkeypatch.setattr("telephony.twilio.client.get_client", self.fake.client)
+        monkeypatch.setattr("telephony.twilio.call_control.get_client", self.fake.client)
+
+    def test_from_offers_both_carriers_numbers_grouped_by_carrier(self, operator_client):
+        response = operator_client.get(DIAL)
+        html = response.content.decode()
+        assert '<optgroup label="Telnyx">' in html
+        assert '<optgroup label="Twilio">' in html
+        help_text = response.context["form"].fields["from_number"].help_text
+        assert "Telnyx: from TELNYX_FROM_NUMBERS" in help_text
+        assert "Twilio: from TWILIO_FROM_NUMBERS" in help_text
+
+    def test_a_twilio_number_dials_through_twilio(self, operator_client, fake_telnyx):
+        response = operator_client.post(
+            DIAL, dial_form(from_number=self.TWILIO_NUMBER, amd="detect_beep")
+        )
+        call = Call.objects.get()
+        assert response["Location"] == reverse("admin:calls_call_change", args=[call.pk])
+        assert (call.carrier, call.from_number) == ("twilio", self.TWILIO_NUMBER)
+        (form,) = self.fake.forms("/Calls.json")
+        assert (form["To"], form["From"]) == ("+15551234567", self.TWILIO_NUMBER)
+        assert form["MachineDetection"] == "DetectMessageEnd"
+        assert fake_telnyx.requests == []
+        assert call.commands.get().carrier == "twilio"
+
+    def test_a_twilio_refusal_is_told_in_twilios_words(self, operator_client):
+        self.fake.fail("/Calls.json", 400, 21211, "Invalid 'To' Phone Number: +15551234567")
+        response = operator_client.post(DIAL, dial_form(from_number=self.TWILIO_NUMBER))
+        call = Call.objects.get()
+        (message,) = texts(response)
+        assert message.startswith("Twilio refused the call: Twilio error 21211: Invalid 'To'")
+        assert call.status == Call.Status.FAILED
+        assert call.story.startswith("The call was never placed. Twilio refused the call")
+
+    def test_a_listed_number_its_carrier_would_not_dial_is_refused_with_the_fix(
+        self, operator_client, settings
+    ):
+        from calls import from_numbers
+
+        settings.TWILIO_FROM_NUMBERS = []  # fetched from the account, configured nowhere
+        settings.TWILIO_PHONE_NUMBER = ""
+        self.fake.numbers = [{"sid": "PN1", "phone_number": "+15550007777"}]
+        from_numbers.forget_from_numbers()
+        response = operator_client.post(DIAL, dial_form(from_number="+15550007777"))
+        assert response.status_code == 200
+        assert (
+            "+15550007777 is a Twilio number, but phonebridge would dial it through telnyx: "
+            "add it to TWILIO_FROM_NUMBERS."
+        ) in response.content.decode()
+        assert not Call.objects.exists()
+        from_numbers.forget_from_numbers()
+
+    def test_dial_again_keeps_a_twilio_calls_carrier(self, operator_client):
+        call = make_call(
+            carrier=Call.Carrier.TWILIO,
+            call_control_id="CA" + "1" * 32,
+            from_number="+15557654321",
+            to_number="",  # Twilio withheld it: the Twilio number stands in
+        )
+        response = operator_client.post(
+            LIST, {"action": "dial_again", "_selected_action": [str(call.pk)]}
+        )
+        form = operator_client.get(response["Location"]).context["form"]
+        assert form["from_number"].value() == self.TWILIO_NUMBER

@@ -167,7 +167,7 @@ def test_it_exports_the_transcript_recording_url_and_quality(viewer_client):
         call.recording.delete(save=False)
     assert row["transcript"] == "Agent: Hello, how can I help?\nCaller: I need an appointment."
     assert row["recording_url"] == f"http://testserver/admin/calls/call/{call.pk}/recording/"
-    assert row["telnyx_recording_url"] == "https://s3.telnyx/r1.wav"
+    assert row["carrier_recording_url"] == "https://s3.telnyx/r1.wav"
     assert (row["mos_inbound"], row["jitter_max_variance_inbound"]) == ("4.31", "12.5")
     assert (row["packet_loss_inbound_pct"], row["packet_loss_outbound_pct"]) == ("1.50", "0.00")
     assert row["outcome"] == "Talked for 8.0 s, hung up by the caller (normal_clearing)."

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from calls.dashboard import HOURS, figures
 from calls.models import Call
@@ -142,3 +143,27 @@ def test_the_calls_app_index_opens_on_the_dashboard(viewer_client):
 def test_every_admin_page_links_to_the_dashboard(viewer_client):
     html = viewer_client.get(reverse("admin:index")).content.decode()
     assert f'href="{DASHBOARD}" id="nav-dashboard"' in html
+
+
+def test_todays_calls_are_also_counted_per_carrier_in_the_same_query():
+    answered(1, status=Call.Status.ENDED)
+    at(2, status=Call.Status.FAILED, failure_reason="dial failed")
+    answered(3, status=Call.Status.ENDED, carrier=Call.Carrier.TWILIO, call_control_id="CA1")
+    at(30, carrier=Call.Carrier.TWILIO, call_control_id="CA2")  # yesterday: not counted
+    found = figures(NOW)
+    carriers = {row["carrier"]: row for row in found["carriers"]}
+    assert (carriers["telnyx"]["calls"], carriers["telnyx"]["failed"]) == (2, 1)
+    assert carriers["telnyx"]["answer_rate"] == 50
+    assert (carriers["twilio"]["calls"], carriers["twilio"]["answer_rate"]) == (1, 100)
+    assert (found["calls_today"], found["failed_today"], found["answer_rate"]) == (3, 1, 67)
+    assert "carrier__exact=twilio" in carriers["twilio"]["link"]
+
+
+def test_the_page_shows_the_carriers_side_by_side_only_when_there_are_two(viewer_client):
+    now = timezone.now()  # the page reads the real clock
+    make_call(created_at=now)
+    assert 'id="calls-by-carrier"' not in viewer_client.get(DASHBOARD).content.decode()
+    make_call(created_at=now, carrier=Call.Carrier.TWILIO, call_control_id="CA1")
+    page = viewer_client.get(DASHBOARD).content.decode()
+    assert 'id="calls-by-carrier"' in page
+    assert "pb-carrier-twilio" in page

@@ -40,10 +40,10 @@ def talked(seconds: float, **fields) -> Call:
 def test_the_list_sorts_by_duration(viewer_client):
     medium, short, long = talked(90), talked(5), talked(600)
     unanswered = make_call(status=Call.Status.MISSED)
-    by_duration = listed(viewer_client, o="6")  # the sixth column, Duration
+    by_duration = listed(viewer_client, o="7")  # the seventh column, Duration
     answered = [pk for pk in by_duration if pk != str(unanswered.pk)]
     assert answered == [str(short.pk), str(medium.pk), str(long.pk)]
-    assert listed(viewer_client, o="-6")[:3] != answered[:3]
+    assert listed(viewer_client, o="-7")[:3] != answered[:3]
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,10 @@
     return html;
   }
 
+  function carrier(call) {
+    return `<span class="pb-badge pb-carrier pb-carrier-${esc(call.carrier)}" data-call-carrier="${esc(call.id)}">${esc(call.carrier_label)}</span>`;
+  }
+
   function duration(call) {
     if (call.duration_s !== null) return PB.clock(call.duration_s);
     if (call.live && call.answered_at) return `<span data-elapsed-since="${esc(call.answered_at)}">live</span>`;
@@ -35,7 +39,7 @@
     return `<tr class="${call.live ? "pb-live" : "pb-finished"}" data-call-id="${esc(call.id)}">
       <td><a href="${esc(call.url)}">${esc(started)}</a></td>
       <td>${call.direction === "inbound" ? "← in" : "→ out"}</td>
-      <td>${badge(call)}</td><td>${esc(call.from)}</td><td>${esc(call.to)}</td>
+      <td>${carrier(call)}</td><td>${badge(call)}</td><td>${esc(call.from)}</td><td>${esc(call.to)}</td>
       <td>${duration(call)}</td><td>${esc(call.hangup_cause) || "—"}</td>${hangUpCell(call)}</tr>`;
   }
 
@@ -47,7 +51,7 @@
       const what = data.filtered ? "No live calls match the search and filters." : "No live calls right now.";
       body.innerHTML = `<p class="pb-empty">${what}</p>`;
     } else {
-      body.innerHTML = `<div class="pb-scroll"><table><thead><tr><th>Started</th><th>Dir.</th><th>Status</th><th>From</th>
+      body.innerHTML = `<div class="pb-scroll"><table><thead><tr><th>Started</th><th>Dir.</th><th>Carrier</th><th>Status</th><th>From</th>
         <th>To</th><th>Duration</th><th>Hangup cause</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
         <tbody>${calls.map(row).join("")}</tbody></table></div>`;
     }
