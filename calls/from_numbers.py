@@ -10,19 +10,12 @@ with the reason when Twilio does not answer).
 
 from __future__ import annotations
 
-import logging
-import time
 from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 
+from calls.account_numbers import AccountNumbers, unique_numbers
 from calls.models import Call
-from telephony.carrier import CarrierError
-
-logger = logging.getLogger(__name__)
-
-CACHE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -33,7 +26,7 @@ class CarrierNumbers:
     source: str  # where the list comes from, said under the field
 
 
-_twilio_cached: tuple[float, CarrierNumbers] | None = None
+_twilio_listed = AccountNumbers("Twilio", "TWILIO_PHONE_NUMBER")
 
 
 def from_numbers() -> list[CarrierNumbers]:
@@ -49,8 +42,7 @@ def from_numbers() -> list[CarrierNumbers]:
 
 
 def forget_from_numbers() -> None:
-    global _twilio_cached
-    _twilio_cached = None
+    _twilio_listed.forget()
     from telephony.telnyx.owned_numbers import forget_owned_numbers
 
     forget_owned_numbers()
@@ -84,28 +76,13 @@ def _telnyx() -> CarrierNumbers:
 def twilio_numbers() -> CarrierNumbers:
     configured = [n for n in [settings.TWILIO_PHONE_NUMBER] if n]
     if settings.TWILIO_FROM_NUMBERS:
-        numbers = _unique(configured + list(settings.TWILIO_FROM_NUMBERS))
+        numbers = unique_numbers(configured + list(settings.TWILIO_FROM_NUMBERS))
         return _twilio(numbers, "TWILIO_FROM_NUMBERS")
     if settings.TWILIO_SIMULATOR:
         return _twilio(configured, "the embedded Twilio simulator's number")
     if not (settings.TWILIO_AUTH_TOKEN or settings.TWILIO_API_KEY):
         return _twilio(configured, "TWILIO_PHONE_NUMBER")
-    return _fetched(configured)
-
-
-def _fetched(configured: list[str]) -> CarrierNumbers:
-    global _twilio_cached
-    now = time.monotonic()
-    if _twilio_cached is not None and now - _twilio_cached[0] < CACHE_SECONDS:
-        return _twilio_cached[1]
-    try:
-        listed = async_to_sync(_list_from_twilio)()
-    except CarrierError as exc:
-        logger.warning("could not list the Twilio account's numbers: %s", exc.for_humans())
-        return _twilio(configured, f"TWILIO_PHONE_NUMBER (Twilio: {exc.for_humans()})")
-    found = _twilio(_unique(configured + listed), "your Twilio account")
-    _twilio_cached = (now, found)
-    return found
+    return _twilio(*_twilio_listed.get(configured, _list_from_twilio))
 
 
 async def _list_from_twilio() -> list[str]:
@@ -127,7 +104,3 @@ def _can_call(capabilities: object) -> bool:
 
 def _twilio(numbers: list[str], source: str) -> CarrierNumbers:
     return CarrierNumbers(Call.Carrier.TWILIO, "Twilio", numbers, source)
-
-
-def _unique(numbers: list[str]) -> list[str]:
-    return list(dict.fromkeys(n.strip() for n in numbers if n.strip()))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -22,9 +22,13 @@ class _Call(Protocol):
     scenario: Scenario
     tasks: set[asyncio.Task[Any]]
     ended_at_monotonic: float | None
+    ended: asyncio.Event
+    media: Any  # the call's running media socket, if any (it can send_dtmf)
 
     @property
     def is_alive(self) -> bool: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str = "") -> asyncio.Task[Any]: ...
 
 
 class _Webhooks(Protocol):
@@ -70,6 +74,48 @@ class CarrierBase(Generic[CallT]):
     async def end_on_close(self, call: CallT) -> None:
         """Hang up a call still up when the simulator stops."""
         raise NotImplementedError
+
+    async def hang_up_far_end(self, call: CallT) -> None:
+        """The far party hangs up, in the carrier's words for it."""
+        raise NotImplementedError
+
+    def key_pressed(self, call: CallT, digit: str) -> None:
+        """The far party pressed `digit` (after its tones went down the stream, if any): for
+        carriers that also say so in a webhook. Nothing by default."""
+
+    async def far_end(self, call: CallT) -> None:
+        """The other party of an answered call talks, presses keys, and hangs up when the
+        scenario says so."""
+        scenario = call.scenario
+        if scenario.dtmf:
+            call.spawn(self._press_keys(call))
+        if scenario.hangup_by == "caller":
+            await asyncio.sleep(scenario.duration_s)
+            await self.hang_up_far_end(call)
+
+    async def _press_keys(self, call: CallT) -> None:
+        await asyncio.sleep(call.scenario.dtmf_at_s)
+        for digit in call.scenario.dtmf:
+            if not call.is_alive:
+                return
+            if call.media is not None:
+                await call.media.send_dtmf(digit)
+            else:
+                await asyncio.sleep(0.25)  # no stream: the tones reach nobody we can see
+            self.key_pressed(call, digit)
+
+    def call_ended(self, call: CallT) -> None:
+        """The last step of a carrier's hang-up, once its own events are sent: the call keeps
+        answering GET for CALL_RETENTION_S, its waiters wake, its other tasks stop and the
+        listeners hear of it."""
+        call.ended_at_monotonic = time.monotonic()
+        call.ended.set()
+        current = asyncio.current_task()
+        for task in list(call.tasks):
+            if task is not current:
+                task.cancel()
+        for listener in self.call_listeners:
+            listener(call)
 
     async def aclose(self) -> None:
         for call in list(self.calls.values()):

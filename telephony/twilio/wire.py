@@ -17,43 +17,28 @@ Out: `media` (base64 μ-law in `media.payload`), `mark` and `clear`, each with t
 from __future__ import annotations
 
 import base64
-import binascii
 import json
-from collections.abc import Callable
 from typing import Any
 
-from telephony import storable
-from telephony.media.frames import (
-    BadFrame,
-    Connected,
-    Dtmf,
-    InboundFrame,
-    Mark,
-    Media,
-    Start,
-    Stop,
-    UnknownEvent,
-    Wire,
+from telephony.media.frames import BadFrame, Connected, Dtmf, InboundFrame, Start, Wire
+from telephony.media.json_frames import (
+    Parser,
+    dtmf_frame,
+    int_or_none,
+    mark_frame,
+    media_frame,
+    object_at,
+    parse_json_frame,
+    stop_frame,
 )
 
-DTMF_DIGITS = "0123456789*#ABCDabcd"
 # Twilio's names for its one audio format, as telephony.media.codecs names it.
 ENCODINGS = {"audio/x-mulaw": "PCMU"}
 
 
 def parse_frame(text: str | None, data: bytes | None = None) -> InboundFrame:
     """Read one WebSocket message: `text` for a text frame, else the bytes of a binary one."""
-    if text is None:
-        return BadFrame("binary_frame", f"{len(data or b'')} bytes")  # Twilio sends text only
-    try:
-        message = storable.loads(text)
-    except ValueError:
-        return BadFrame("malformed_json")
-    event = message.get("event") if isinstance(message, dict) else None
-    parse = _PARSERS.get(event) if isinstance(event, str) else None
-    if parse is None:
-        return UnknownEvent(event)
-    return parse(message)
+    return parse_json_frame(text, data, _PARSERS)
 
 
 def _connected(message: dict[str, Any]) -> Connected:
@@ -61,77 +46,33 @@ def _connected(message: dict[str, Any]) -> Connected:
 
 
 def _start(message: dict[str, Any]) -> Start:
-    start = _object(message, "start")
-    media_format = _object(start, "mediaFormat")
+    start = object_at(message, "start")
+    media_format = object_at(start, "mediaFormat")
     encoding = str(media_format.get("encoding") or "audio/x-mulaw")
     return Start(
         stream_id=str(message.get("streamSid") or start.get("streamSid") or ""),
         # An encoding we do not know is passed on as is: the session refuses it by name.
         encoding=ENCODINGS.get(encoding.lower(), encoding),
-        sample_rate=_int_or_none(media_format.get("sampleRate")),
+        sample_rate=int_or_none(media_format.get("sampleRate")),
         carrier_call_id=str(start.get("callSid") or ""),
         media_format=media_format,
-        custom_parameters=_object(start, "customParameters"),
+        custom_parameters=object_at(start, "customParameters"),
     )
 
 
-def _media(message: dict[str, Any]) -> Media | BadFrame:
-    media = message.get("media")
-    if not isinstance(media, dict):
-        return BadFrame("media_without_body", event="media")
-    track = str(media.get("track") or "inbound").removesuffix("_track")
-    if track != "inbound":
-        return Media(None, b"", track)  # the outbound track (tracks="both_tracks"): not ours
-    payload = media.get("payload")
-    if not isinstance(payload, str) or not payload:
-        return BadFrame("missing_payload", event="media")
-    try:
-        audio = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        return BadFrame("bad_base64", event="media")
-    # `chunk` counts this track's media messages from 1; `sequenceNumber` counts every
-    # message of the stream, so it is the fallback only.
-    return Media(_int_or_none(media.get("chunk"), message.get("sequenceNumber")), audio)
-
-
 def _dtmf(message: dict[str, Any]) -> Dtmf | BadFrame:
-    digit = str(_object(message, "dtmf").get("digit") or "")
-    if len(digit) != 1 or digit not in DTMF_DIGITS:
-        return BadFrame("bad_dtmf", repr(digit)[:40], event="dtmf")
     # Twilio's dtmf message has no time of its own: its sequence number places it.
-    return Dtmf(digit, message.get("sequenceNumber"))
+    return dtmf_frame(message, message.get("sequenceNumber"), detail_chars=40)
 
 
-def _mark(message: dict[str, Any]) -> Mark:
-    return Mark(str(_object(message, "mark").get("name") or ""))
-
-
-def _stop(message: dict[str, Any]) -> Stop:
-    return Stop()
-
-
-_PARSERS: dict[str, Callable[[dict[str, Any]], InboundFrame]] = {
+_PARSERS: dict[str, Parser] = {
     "connected": _connected,
     "start": _start,
-    "media": _media,
+    "media": lambda message: media_frame(message, "sequenceNumber"),
     "dtmf": _dtmf,
-    "mark": _mark,
-    "stop": _stop,
+    "mark": mark_frame,
+    "stop": stop_frame,
 }
-
-
-def _object(message: dict[str, Any], key: str) -> dict[str, Any]:
-    value = message.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _int_or_none(*values: object) -> int | None:
-    for value in values:
-        try:
-            return int(str(value))
-        except (TypeError, ValueError):
-            continue
-    return None
 
 
 # What we send ---------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from typing import Any
 
@@ -127,27 +126,10 @@ class Carrier(CarrierBase[SimCall]):
         self.emit(call, "call.answered", events.answered(call))
         if call.stream is not None:
             self.start_stream(call, call.stream)
-        call.spawn(self._far_end(call), name=f"far end {call.call_control_id}")
+        call.spawn(self.far_end(call), name=f"far end {call.call_control_id}")
 
-    async def _far_end(self, call: SimCall) -> None:
-        """The other party talks, presses keys, and hangs up when the scenario says so."""
-        scenario = call.scenario
-        if scenario.dtmf:
-            call.spawn(self._press_keys(call))
-        if scenario.hangup_by == "caller":
-            await asyncio.sleep(scenario.duration_s)
-            await self.end_call(call, "normal_clearing", self._far_end_name(call))
-
-    async def _press_keys(self, call: SimCall) -> None:
-        await asyncio.sleep(call.scenario.dtmf_at_s)
-        for digit in call.scenario.dtmf:
-            if not call.is_alive:
-                return
-            if call.media is not None:
-                await call.media.send_dtmf(digit)
-            else:
-                await asyncio.sleep(0.25)
-            self.emit(call, "call.dtmf.received", events.dtmf(call, digit))
+    def key_pressed(self, call: SimCall, digit: str) -> None:
+        self.emit(call, "call.dtmf.received", events.dtmf(call, digit))
 
     @staticmethod
     def _far_end_name(call: SimCall) -> str:
@@ -194,14 +176,7 @@ class Carrier(CarrierBase[SimCall]):
         if call.recording is not None:
             self.emit(call, "call.recording.saved", events.recording_saved(call, call.recording))
             call.recording = None
-        call.ended_at_monotonic = time.monotonic()
-        call.ended.set()
-        current = asyncio.current_task()
-        for task in list(call.tasks):
-            if task is not current:
-                task.cancel()
-        for listener in self.call_listeners:
-            listener(call)
+        self.call_ended(call)
 
     async def _stop_activities(self, call: SimCall) -> None:
         for name in ("speaking", "playing", "transcribing"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any
 
 from telephony.simulation.carrier import CarrierBase
@@ -117,26 +116,7 @@ class Carrier(CarrierBase[SimCall]):
         call.answer_time = now_utc()
         call.answered.set()
         self.status_callback(call, "answered")
-        call.spawn(self._far_end(call), name=f"far end {call.sid}")
-
-    async def _far_end(self, call: SimCall) -> None:
-        """The other party talks, presses keys, and hangs up when the scenario says so."""
-        scenario = call.scenario
-        if scenario.dtmf:
-            call.spawn(self._press_keys(call))
-        if scenario.hangup_by == "caller":
-            await asyncio.sleep(scenario.duration_s)
-            await self.hang_up_far_end(call)
-
-    async def _press_keys(self, call: SimCall) -> None:
-        await asyncio.sleep(call.scenario.dtmf_at_s)
-        for digit in call.scenario.dtmf:
-            if not call.is_alive:
-                return
-            if call.media is not None:
-                await call.media.send_dtmf(digit)
-            else:
-                await asyncio.sleep(0.25)  # no stream: the tones reach nobody we can see
+        call.spawn(self.far_end(call), name=f"far end {call.sid}")
 
     async def drop_stream(self, call: SimCall) -> None:
         """A fault: the media socket dies mid-call; Twilio then runs the TwiML after
@@ -165,13 +145,7 @@ class Carrier(CarrierBase[SimCall]):
             await call.media.stop()
         await self.recorder.finish(call)
         self.status_callback(call, "completed")
-        call.ended_at_monotonic = time.monotonic()
-        call.ended.set()
-        for task in list(call.tasks):
-            if task is not current:
-                task.cancel()
-        for listener in self.call_listeners:
-            listener(call)
+        self.call_ended(call)
 
     def status_callback(self, call: SimCall, event: str) -> None:
         """Tell StatusCallback of `event` if it was asked for (the final one always is)."""
