@@ -1,15 +1,26 @@
-"""Media set-up cost: CPU and database writes per call, from the socket's upgrade to the first
-echoed frame, for a burst of calls connecting at once.
+"""Call set-up cost: CPU and database writes per call for a burst of calls arriving at once.
 
-In one process, on SQLite and the in-memory channel layer: N answered calls (echo bridge) each
-open their media socket through Channels' ASGI stack, send `connected`, `start` and one frame
-of speech, and wait for its echo; all N at once, as when a burst of calls is answered. The
-figures are the process's CPU (every thread: the event loop and the database thread, which
-share the GIL) and the SQL writes made meanwhile, divided by N. The background work a
-set-up leaves behind (the `media.start` event) is waited for and counted too: it is the same
-CPU, only later. `--profile` prints where the time goes.
+In one process, on SQLite and the in-memory channel layer, echo bridge. Two scopes:
 
-    uv run python bench/bench_call_setup.py --calls 150 --rounds 5
+- `--scope media` (the default): N answered calls each open their media socket through
+  Channels' ASGI stack, send `connected`, `start` and one frame of speech, and wait for its
+  echo: the media socket's part of set-up.
+- `--scope call`: the whole set-up of N inbound calls, as a worker does it: a signed
+  `call.initiated` webhook each through Django's ASGI handler (verified, stored, the call
+  created), the `answer` command each sends to Telnyx (the real TelnyxClient, its requests
+  answered by tests/fake_telnyx.py over httpx.MockTransport, so the client's own CPU counts),
+  then `call.answered` and `streaming.started`, then the media socket as above.
+
+The figures are the process's CPU (every thread: the event loop and the database thread,
+which share the GIL) and the SQL writes made meanwhile, divided by N. Background work a
+set-up leaves behind (answering, the `media.start` event) is waited for and counted too: it
+is the same CPU, only later. The webhooks are signed before the clock starts (signing is
+Telnyx's work, not ours). `--profile` prints where the time goes.
+
+The bench runs against the tree it sits in: to compare with an older commit, copy it into a
+`git worktree` of that commit and run it there with this tree's interpreter.
+
+    uv run python bench/bench_call_setup.py --scope call --calls 150 --rounds 5
 """
 
 from __future__ import annotations
@@ -28,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nacl.signing import SigningKey
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 _DB_DIR = tempfile.mkdtemp(prefix="phonebridge-setup-")
@@ -40,6 +53,15 @@ os.environ.update(
     RECORD_CALLS="false",
     LOG_LEVEL="ERROR",
     DATABASE_URL=f"sqlite:///{_DB_DIR}/setup.sqlite3",
+    ALLOWED_HOSTS="testserver,127.0.0.1",
+    PUBLIC_HOST="127.0.0.1:8000",
+    TELNYX_API_KEY="KEYBENCH",
+    TELNYX_API_BASE_URL="https://api.telnyx.invalid/v2",
+    TELNYX_CALL_CONTROL_APP_ID="1000000000000000001",
+    TELNYX_PUBLIC_KEY=base64.b64encode(
+        bytes(SigningKey(b"phonebridge bench: set-up cost!!").verify_key)
+    ).decode(),
+    RECONCILE_INTERVAL="0",
 )
 os.environ.pop("REDIS_URL", None)
 
@@ -54,10 +76,17 @@ from django.core.management import call_command  # noqa: E402
 from django.db.backends.signals import connection_created  # noqa: E402
 
 from calls.models import Call  # noqa: E402
+from phonebridge.lean import LeanASGIHandler  # noqa: E402
 from phonebridge.routing import websocket_urlpatterns  # noqa: E402
 from telephony import tasks  # noqa: E402
+from telephony.telnyx import client as telnyx_client  # noqa: E402
+from tests.conftest import sign, webhook  # noqa: E402
+from tests.fake_telnyx import FakeTelnyx  # noqa: E402
+
+SIGNING_KEY = SigningKey(b"phonebridge bench: set-up cost!!")
 
 APP = URLRouter(websocket_urlpatterns)  # type: ignore[arg-type]  # as in phonebridge/asgi.py
+WEBHOOKS = LeanASGIHandler()  # what phonebridge/asgi.py serves /telnyx/events with
 SPEECH = bytes(range(0, 160))  # any PCMU that is not silence
 
 
@@ -141,12 +170,114 @@ async def _tear_down(socket: WebsocketCommunicator) -> None:
     await socket.disconnect()
 
 
-async def one_round(n: int, profile: cProfile.Profile | None) -> tuple[float, float, float]:
+class Webhooks:
+    """Signed Telnyx webhooks for N new inbound calls, posted to the ASGI handler that
+    phonebridge/asgi.py serves /telnyx/events with, as an ASGI server would."""
+
+    def __init__(self, n: int) -> None:
+        tag = time.monotonic_ns()
+        self.legs = [
+            {
+                "call_control_id": f"v3:whole-{tag}-{i}",
+                "call_leg_id": f"leg-{tag}-{i}",
+                "call_session_id": f"session-{tag}-{i}",
+                "from": f"+1555300{i:04d}",
+                "to": "+15550900001",
+            }
+            for i in range(n)
+        ]
+        self.signed = {
+            event_type: [self._signed(event_type, leg) for leg in self.legs]
+            for event_type in ("call.initiated", "call.answered", "streaming.started")
+        }
+
+    def _signed(self, event_type: str, leg: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        payload = {**leg, "direction": "incoming", "state": "parked", "client_state": None}
+        body = json.dumps(webhook(event_type, payload)).encode()
+        return body, sign(SIGNING_KEY, body)
+
+    async def post_all(self, event_type: str) -> None:
+        statuses = await asyncio.gather(
+            *(_post(body, headers) for body, headers in self.signed[event_type])
+        )
+        refused = [status for status in statuses if status != 200]
+        assert not refused, refused
+
+
+async def _post(body: bytes, headers: dict[str, str]) -> int:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/telnyx/events",
+        "raw_path": b"/telnyx/events",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *((k.encode(), v.encode()) for k, v in headers.items()),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent: list[dict[str, Any]] = []
+    request = {"type": "http.request", "body": body, "more_body": False}
+    received = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if received.is_set():
+            await asyncio.Future()  # the client never disconnects
+        received.set()
+        return request
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await WEBHOOKS(scope, receive, send)
+    return int(next(m["status"] for m in sent if m["type"] == "http.response.start"))
+
+
+async def _whole_calls(hooks: Webhooks, telnyx: FakeTelnyx) -> list[tuple[str, str]]:
+    """Ring, answer and start streaming every call of `hooks`; their media URLs' parts."""
+    await hooks.post_all("call.initiated")
+    await tasks.drain()  # the answers
+    answers = {
+        body["client_state"]: body["stream_url"] for body in telnyx.bodies("/actions/answer")
+    }
+    await hooks.post_all("call.answered")
+    await hooks.post_all("streaming.started")
+    await tasks.drain()
+    urls = [answers[base64.b64encode(cid.encode()).decode()] for cid in await _call_ids(hooks)]
+    return [(url.rsplit("/", 2)[-2], url.rsplit("/", 1)[-1]) for url in urls]
+
+
+async def _call_ids(hooks: Webhooks) -> list[str]:
+    ccids = [leg["call_control_id"] for leg in hooks.legs]
+    found = {
+        c.call_control_id: str(c.pk) async for c in Call.objects.filter(call_control_id__in=ccids)
+    }
+    return [found[ccid] for ccid in ccids]
+
+
+async def one_round(
+    n: int, profile: cProfile.Profile | None, scope: str = "media"
+) -> tuple[float, float, float]:
     """(CPU ms per call, wall ms for the burst, writes per call) for n calls at once."""
-    calls = await sync_to_async(_new_calls)(n)
+    telnyx = FakeTelnyx()
+    telnyx_client.install_client(telnyx.client())
+    if scope == "call":
+        hooks = Webhooks(n)  # signed before the clock starts
+    else:
+        calls = await sync_to_async(_new_calls)(n)
     writes, cpu, wall = COUNTER.writes, time.process_time(), time.perf_counter()
     if profile is not None:
         profile.enable()
+    if scope == "call":
+        calls = await _whole_calls(hooks, telnyx)
     sockets = await asyncio.gather(*(_set_up(call_id, token) for call_id, token in calls))
     await tasks.drain()  # what set-up left for later (events) is set-up cost too
     if profile is not None:
@@ -162,15 +293,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--scope", choices=("media", "call"), default="media")
     parser.add_argument("--profile", action="store_true", help="print the top of a profile")
     args = parser.parse_args()
     await sync_to_async(call_command)("migrate", verbosity=0)
-    await one_round(10, None)  # warm up: imports, first connections, caches
+    await one_round(10, None, args.scope)  # warm up: imports, first connections, caches
     profile = cProfile.Profile() if args.profile else None
-    results = [await one_round(args.calls, profile) for _ in range(args.rounds)]
+    results = [await one_round(args.calls, profile, args.scope) for _ in range(args.rounds)]
     cpu = [r[0] for r in results]
     print(
-        f"{args.calls} calls at once, {args.rounds} rounds ({ROOT}):"
+        f"{args.scope} set-up, {args.calls} calls at once, {args.rounds} rounds ({ROOT}):"
         f" set-up CPU {statistics.median(cpu):.2f} ms/call (median; min {min(cpu):.2f}),"
         f" burst {statistics.median(r[1] for r in results):.0f} ms,"
         f" {statistics.median(r[2] for r in results):.1f} database writes/call"

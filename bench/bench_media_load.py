@@ -16,19 +16,28 @@ echo of its speech has time to come back). Reported per N:
 
     uv run python bench/bench_media_load.py --levels 25,50,100,150
     uv run python bench/bench_media_load.py --levels 150 --arrival-rate 150   # all in 1 s
+    uv run python bench/bench_media_load.py --levels 150 --cpus 0,1   # server, generator pinned
     uv run python bench/bench_media_load.py --workers 2 --levels 50,100,150
+    uv run python bench/bench_media_load.py --carrier both --levels 25,50   # Telnyx vs Twilio
+
+--carrier twilio plays Twilio instead (signed voice webhook, <Connect><Stream>, Twilio's media
+messages); --carrier both runs each level once per carrier against the same worker, so the
+per-call cost of the two wire formats can be read side by side. Twilio needs --workers 1: its
+signatures cover the URL, which the two-worker set-up's crossed PUBLIC_HOSTs would change.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from contextlib import AsyncExitStack, ExitStack, suppress
 from pathlib import Path
+from typing import Any
 
 import uvloop
 
@@ -37,17 +46,28 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "phonebridge.settings")
 
 from telephony.telnyx.simulator.carrier import Carrier  # noqa: E402
-from telephony.telnyx.simulator.playout import percentile  # noqa: E402
 from telephony.telnyx.simulator.server import running_simulator  # noqa: E402
+from telephony.twilio.simulator.carrier import Carrier as TwilioCarrier  # noqa: E402
+from telephony.twilio.simulator.server import (  # noqa: E402
+    running_simulator as running_twilio_simulator,
+)
 from tests.live import free_port  # noqa: E402
+
+try:  # the carrier-neutral home of the simulator's media side
+    from telephony.simulation.playout import percentile
+except ImportError:  # a tree from before it moved (bench runs against older commits)
+    percentile = importlib.import_module("telephony.telnyx.simulator.playout").percentile
 from tests.services import Worker, manage, postgres_server, redis_server, worker_env  # noqa: E402
 
 SEED = b"\x07" * 32
 NUMBER = "+15550900001"
+TWILIO_NUMBER = "+15550900002"
+TWILIO_ACCOUNT_SID = "AC" + "b0" * 16
+TWILIO_AUTH_TOKEN = "bench-media-load-twilio-token"  # noqa: S105 - a made-up account
 TICKS = os.sysconf("SC_CLK_TCK")
 QUIET_TAIL_S = 0.5
 HEADER = (
-    f"{'calls':>5} {'failed':>6} {'frames':>9} {'lost':>6} {'rtt p50':>8} {'rtt p99':>8} "
+    f"{'carrier':<7} {'calls':>5} {'failed':>6} {'frames':>9} {'lost':>6} {'rtt p50':>8} {'rtt p99':>8} "
     f"{'max gap':>8} {'CPU ms/call/s':>13} {'steady':>6} {'server CPU':>10} {'gen CPU':>8}"
 )
 
@@ -57,22 +77,49 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Pin every thread of process `pid` to `cpus` (threads it starts later inherit it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+        except ProcessLookupError:  # a thread that just ended
+            continue
+
+
+def pin_all(workers: list[Worker], cpus: tuple[int, int] | None) -> None:
+    """The workers on cpus[0], this load generator on cpus[1], so that neither starves the
+    other on a 2-CPU machine (again before each level: threads started since included)."""
+    if cpus is None:
+        return
+    for worker in workers:
+        if worker.process is not None:
+            pin(worker.process.pid, {cpus[0]})
+    pin(os.getpid(), {cpus[1]})
+
+
 def server_cpu(workers: list[Worker]) -> float:
     return sum(cpu_seconds(w.process.pid) for w in workers if w.process is not None)
 
 
-async def ring_all(carrier: Carrier, n: int, rate: float, duration: float) -> list:
-    async def one(i: int):  # type: ignore[no-untyped-def]
+async def ring_all(carrier: Any, n: int, rate: float, duration: float) -> list:
+    """Ring N calls on either carrier's simulator (both have start_inbound_call and `ended`)."""
+    number = TWILIO_NUMBER if isinstance(carrier, TwilioCarrier) else NUMBER
+
+    async def one(i: int) -> Any:
         await asyncio.sleep(i / rate)
         return await carrier.start_inbound_call(
             from_=f"+1555300{i:04d}",
-            to=NUMBER,
+            to=number,
             duration_s=duration + QUIET_TAIL_S,
             quiet_tail_s=QUIET_TAIL_S,
         )
 
+    async def ended(call: Any) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(call.ended.wait(), duration + 60)
+
     calls = await asyncio.gather(*(one(i) for i in range(n)))
-    await asyncio.gather(*(call.wait_ended(duration + 60) for call in calls))
+    await asyncio.gather(*(ended(call) for call in calls))
     return list(calls)
 
 
@@ -87,28 +134,37 @@ async def steady_cpu(workers: list[Worker], start: float, end: float, n: int) ->
 
 
 def summarize(
-    n: int, calls: list, cpu: float, gen_cpu: float, span: float, steady: float | None
+    n: int, calls: list, cpu: float, gen_cpu: float, span: float, steady: float | None, name: str
 ) -> str:
     reports = [r for call in calls for r in call.media_reports]
     sent = sum(r.frames_sent for r in reports)
     lost = sum(r.echoes_missing for r in reports)
     rtts = [ms for r in reports for ms in r.rtt_ms]
+    # A clean end: Telnyx's normal_clearing, or Twilio's completed (no cause in the report).
     failed = sum(
-        1 for call in calls if not call.media_reports or call.hangup_cause != "normal_clearing"
+        1
+        for call in calls
+        if not call.media_reports or call.report.hangup_cause not in (None, "normal_clearing")
     )
     p50, p99 = percentile(rtts, 50) or 0, percentile(rtts, 99) or 0
     gap = max((r.max_gap_ms for r in reports), default=0)
     steady_text = "-" if steady is None else f"{steady:.1f}"
     return (
-        f"{n:>5} {failed:>6} {sent:>9} {lost:>6} {p50:>8.1f} {p99:>8.1f} {gap:>8.0f}"
+        f"{name:<7} {n:>5} {failed:>6} {sent:>9} {lost:>6} {p50:>8.1f} {p99:>8.1f} {gap:>8.0f}"
         f" {cpu / n / span * 1000:>13.1f} {steady_text:>6}"
         f" {cpu / span * 100:>9.0f}% {gen_cpu / span * 100:>7.0f}%"
     )
 
 
 async def run_level(
-    carrier: Carrier, workers: list[Worker], n: int, rate: float, duration: float
+    carrier: Any,
+    workers: list[Worker],
+    n: int,
+    rate: float,
+    duration: float,
+    cpus: tuple[int, int] | None = None,
 ) -> str:
+    pin_all(workers, cpus)
     cpu, gen_cpu = server_cpu(workers), time.process_time()
     started = time.monotonic()
     ringing = asyncio.ensure_future(ring_all(carrier, n, rate, duration))
@@ -118,7 +174,8 @@ async def run_level(
     calls = await ringing
     span = time.monotonic() - started
     cpu, gen_cpu = server_cpu(workers) - cpu, time.process_time() - gen_cpu
-    return summarize(n, calls, cpu, gen_cpu, span, steady)
+    name = "twilio" if isinstance(carrier, TwilioCarrier) else "telnyx"
+    return summarize(n, calls, cpu, gen_cpu, span, steady, name)
 
 
 async def main() -> None:
@@ -130,14 +187,33 @@ async def main() -> None:
     )
     parser.add_argument("--workers", type=int, choices=(1, 2), default=1)
     parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn")
+    parser.add_argument(
+        "--cpus",
+        default="none",
+        help="'S,G': the workers on CPU S and this load generator on CPU G (e.g. 0,1)",
+    )
+    parser.add_argument("--carrier", choices=("telnyx", "twilio", "both"), default="telnyx")
     args = parser.parse_args()
+    if args.carrier != "telnyx" and args.workers != 1:
+        parser.error("--carrier twilio and both need --workers 1 (see the module docstring)")
+    cpus = None
+    if args.cpus != "none":
+        server_id, gen_id = (int(x) for x in args.cpus.split(","))
+        cpus = (server_id, gen_id)
 
     carrier = Carrier(signing_seed=SEED, webhook_backoff_s=0.5, dial_rate_limit=None)
+    twilio = TwilioCarrier(account_sid=TWILIO_ACCOUNT_SID, auth_token=TWILIO_AUTH_TOKEN)
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        async with running_simulator(carrier) as sim:
+        async with AsyncExitStack() as simulators:
+            sim = await simulators.enter_async_context(running_simulator(carrier))
+            twilio_sim = await simulators.enter_async_context(running_twilio_simulator(twilio))
             env = worker_env(
                 TELNYX_API_BASE_URL=sim.base_url,
                 TELNYX_PUBLIC_KEY=carrier.public_key_b64,
+                TWILIO_API_BASE_URL=twilio_sim.base_url,
+                TWILIO_ACCOUNT_SID=TWILIO_ACCOUNT_SID,
+                TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN,
+                TWILIO_PHONE_NUMBER=TWILIO_NUMBER,
                 LOG_LEVEL="WARNING",
                 DATABASE_URL=f"sqlite:///{tmp}/load.sqlite3",
             )
@@ -161,16 +237,30 @@ async def main() -> None:
                 carrier.seed(
                     webhook_event_url=f"{workers[0].url}/telnyx/events", phone_number=NUMBER
                 )
+                twilio.seed(
+                    phone_number=TWILIO_NUMBER,
+                    voice_url=f"{workers[0].url}/twilio/voice",
+                    status_callback=f"{workers[0].url}/twilio/status",
+                )
+                played = {"telnyx": [carrier], "twilio": [twilio], "both": [carrier, twilio]}
                 print(
                     f"phonebridge: {args.workers} {args.server} worker(s), echo bridge, PCMU;"
                     f" {args.arrival_rate:g} new calls/s, {args.duration:g} s of speech each;"
-                    f" {os.cpu_count()} CPUs shared with the load generator"
+                    f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+                    + (
+                        f"workers pinned to CPU {cpus[0]}, load generator to CPU {cpus[1]}"
+                        if cpus
+                        else "shared with the load generator"
+                    )
                 )
                 print(HEADER)
                 for n in (int(x) for x in args.levels.split(",")):
-                    line = await run_level(carrier, workers, n, args.arrival_rate, args.duration)
-                    print(line, flush=True)
-                    await asyncio.sleep(2)
+                    for each in played[args.carrier]:
+                        line = await run_level(
+                            each, workers, n, args.arrival_rate, args.duration, cpus
+                        )
+                        print(line, flush=True)
+                        await asyncio.sleep(2)
             finally:
                 for worker in workers:
                     worker.stop()

@@ -28,11 +28,13 @@ The order (`Call.ABOVE`), from the bottom:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,6 +73,9 @@ class Call(models.Model):
     }
     ABOVE[Status.RINGING] = frozenset(set(Status) - {Status.INITIATED, Status.RINGING})
     ABOVE[Status.INITIATED] = frozenset(set(Status) - {Status.INITIATED})
+    # The events waiting for one INSERT while `batched_events` is open (not a column).
+    _batch: list[CallEvent] | None = None
+
     LIVE_STATUSES = (Status.INITIATED, Status.RINGING, Status.ANSWERED, Status.STREAMING)
     # Calls that never connected: nobody on the far end picked up.
     UNANSWERED_STATUSES = (Status.MISSED, Status.NO_ANSWER, Status.REJECTED, Status.BUSY)
@@ -291,16 +296,13 @@ class Call(models.Model):
     # State transitions -------------------------------------------------------------
 
     def mark_ringing(self, *, at: datetime) -> bool:
-        self._record_once(ringing_at=at)
-        return self._advance(self.Status.RINGING, at=at)
+        return self._advance(self.Status.RINGING, at=at, facts={"ringing_at": at})
 
     def mark_answered(self, *, at: datetime) -> bool:
-        self._record_once(answered_at=at)
-        return self._advance(self.Status.ANSWERED, at=at)
+        return self._advance(self.Status.ANSWERED, at=at, facts={"answered_at": at})
 
     def mark_streaming(self, *, at: datetime) -> bool:
-        self._record_once(streaming_started_at=at)
-        return self._advance(self.Status.STREAMING, at=at)
+        return self._advance(self.Status.STREAMING, at=at, facts={"streaming_started_at": at})
 
     def mark_streaming_stopped(self, *, at: datetime) -> None:
         # The stream is a fork of the call: the call itself goes on, so the status stays.
@@ -388,32 +390,78 @@ class Call(models.Model):
         Call.objects.filter(pk=self.pk).update(last_activity_at=now)
         self.last_activity_at = now
 
-    def _advance(self, status: str, *, at: datetime, where: models.Q | None = None) -> bool:
+    def _advance(
+        self,
+        status: str,
+        *,
+        at: datetime,
+        where: models.Q | None = None,
+        facts: dict[str, Any] | None = None,
+    ) -> bool:
         """Move the call to the join of its status and `status` (one conditional UPDATE per
-        possible starting point; at most one matches). True when this worker moved it to
-        `status` itself; a move to a higher join (a late answer to a missed call) is recorded
-        but reported as False, since the call did not become `status`."""
+        possible starting point; at most one matches), recording `facts` once (as
+        `_record_once`) in the same UPDATE. True when this worker moved it to `status`
+        itself; a move to a higher join (a late answer to a missed call) is recorded but
+        reported as False, since the call did not become `status`.
+
+        The usual case (the call is where the event expects it) is one UPDATE and one state
+        event; inside `batched_events` that event joins the caller's own in one INSERT.
+        """
         now = timezone.now()
+        known = self._news(facts or {})
+        fact_updates = self._once_updates(known)
         moved_to = ""
-        with transaction.atomic():
-            for target, sources in _moves_towards(status).items():
+        # Statuses only go up, so the database's is at or above this copy's: a move from
+        # below it cannot match, and is not tried (a redelivered event moves nothing).
+        possible = {self.status} | self.ABOVE[self.status]
+        # No savepoint of its own: the UPDATE and its state event stand or fall with the
+        # caller's transaction, or form one when there is none.
+        with transaction.atomic(savepoint=False):
+            for target, all_sources in _moves_towards(status).items():
+                sources = [s for s in all_sources if s in possible]
+                if not sources:
+                    continue
                 rows = Call.objects.filter(where or models.Q(), pk=self.pk, status__in=sources)
-                if rows.update(status=target, last_activity_at=now):
+                if rows.update(status=target, last_activity_at=now, **fact_updates):
                     moved_to = target
-                    CallEvent.objects.create(
-                        call_id=self.pk,
-                        event_id=f"state:{self.pk}:{target}",
-                        source=CallEvent.Source.STATE,
-                        type=f"state.{target}",
-                        occurred_at=at,
-                        payload={"status": target},
+                    self._add_event(
+                        CallEvent(
+                            call_id=self.pk,
+                            event_id=f"state:{self.pk}:{target}",
+                            source=CallEvent.Source.STATE,
+                            type=f"state.{target}",
+                            occurred_at=at,
+                            payload={"status": target},
+                        )
                     )
                     break
+            else:
+                if fact_updates:  # nothing moved, but the facts are news all the same
+                    Call.objects.filter(pk=self.pk).update(**fact_updates)
+        self._remember_once(known)
         if moved_to:
             self.status, self.last_activity_at = moved_to, now
         else:
             self.refresh_from_db(fields=["status"])
         return moved_to == status
+
+    @contextlib.contextmanager
+    def batched_events(self, *first: CallEvent) -> Iterator[None]:
+        """Write `first` and the state events of the transitions made inside in one INSERT,
+        at the end, instead of one INSERT each (a webhook and the move it causes). Use it
+        inside a transaction: otherwise a move would be visible before its event."""
+        self._batch = list(first)
+        try:
+            yield
+            CallEvent.objects.bulk_create(self._batch)
+        finally:
+            self._batch = None
+
+    def _add_event(self, event: CallEvent) -> None:
+        if self._batch is None:
+            event.save(force_insert=True)
+        else:
+            self._batch.append(event)
 
     def _record_once(self, **facts: Any) -> None:
         """Store each fact only if it is not known yet (empty string or None mean unknown).
@@ -422,9 +470,22 @@ class Call(models.Model):
         takes the new value only where it had none, which is what the database did unless
         another worker got there first.
         """
-        known = {k: v for k, v in facts.items() if v not in (None, "")}
+        known = self._news(facts)
         if not known:
             return
+        Call.objects.filter(pk=self.pk).update(**self._once_updates(known))
+        self._remember_once(known)
+
+    def _news(self, facts: dict[str, Any]) -> dict[str, Any]:
+        """The facts that say something and that this copy does not know yet. A fact this
+        copy knows is known to the database too (facts are never unset), so an UPDATE for it
+        would change nothing."""
+        return {
+            k: v for k, v in facts.items() if v not in (None, "") and getattr(self, k) in (None, "")
+        }
+
+    def _once_updates(self, known: dict[str, Any]) -> dict[str, Any]:
+        """UPDATE expressions that set each field of `known` only where it is still unknown."""
         updates: dict[str, Any] = {}
         for field, value in known.items():
             model_field = self._meta.get_field(field)
@@ -437,7 +498,9 @@ class Call(models.Model):
                     default=models.F(field),
                     output_field=model_field,
                 )
-        Call.objects.filter(pk=self.pk).update(**updates)
+        return updates
+
+    def _remember_once(self, known: dict[str, Any]) -> None:
         for field, value in known.items():
             if getattr(self, field) in (None, ""):
                 setattr(self, field, value)

@@ -190,7 +190,8 @@ class TelnyxClient:
             log.error_title = error.title[:255]
             log.error_detail = error.detail or str(error)
         try:
-            await log.asave()
+            # Only the outcome's columns: the request body was written with the row.
+            await log.asave(update_fields=_OUTCOME_FIELDS)
         except DatabaseError:
             logger.exception("%s: could not log the command's outcome", log.name)
 
@@ -346,6 +347,18 @@ class TelnyxClient:
         data = await self.request("GET", path, name=f"list {path}", params=params)
         items = data.get("data") or []
         return items if isinstance(items, list) else []
+
+
+_OUTCOME_FIELDS = (
+    "attempts",
+    "status_code",
+    "latency_ms",
+    "finished_at",
+    "ok",
+    "error_code",
+    "error_title",
+    "error_detail",
+)
 
 
 def _error_from(response: httpx.Response, name: str) -> TelnyxError:

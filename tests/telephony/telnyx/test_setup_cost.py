@@ -1,0 +1,124 @@
+"""What an inbound call's webhooks cost the worker in database writes.
+
+A burst of new calls pays this once per call on the loop that carries every other call's
+audio (issue 13: 150 calls arriving within a second lost frames), so the writes of a call's
+set-up (call.initiated, the answer command, call.answered, streaming.started) are counted
+here and held down. Real views, real database; only Telnyx's REST API is the FakeTelnyx.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection
+from django.db.backends.signals import connection_created
+
+from calls.models import Call, CallEvent, CarrierCommand
+from telephony import tasks
+from tests.conftest import webhook
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BASE = {
+    "call_control_id": "v3:setup-cost",
+    "call_leg_id": "leg-a",
+    "call_session_id": "session-a",
+    "from": "+15557654321",
+    "to": "+15550001111",
+}
+
+
+class Writes:
+    """Counts statements that change the database, on the database thread's connection."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not sql.lstrip().upper().startswith(("SELECT", "SAVEPOINT", "RELEASE", "BEGIN")):
+            self.statements.append(sql)
+        return execute(sql, params, many, context)
+
+    def install(self, sender: Any = None, connection: Any = connection, **kwargs: Any) -> None:
+        if self not in connection.execute_wrappers:  # once, though it connects after install
+            connection.execute_wrappers.append(self)
+
+    def take(self) -> list[str]:
+        taken, self.statements = self.statements, []
+        return taken
+
+
+@pytest.fixture
+async def writes():
+    counter = Writes()
+    # The webhook view and the command log both use asgiref's one thread for thread-sensitive
+    # work on SQLite: watch its connection, and any it opens anew.
+    await sync_to_async(counter.install)()
+    connection_created.connect(counter.install)
+    yield counter
+    connection_created.disconnect(counter.install)
+
+
+async def deliver(post, event_type: str, payload: dict, at: str) -> None:
+    response = await post(webhook(event_type, {**BASE, **payload}, occurred_at=at))
+    assert response.status_code == 200
+    await tasks.drain()
+
+
+async def test_an_inbound_calls_set_up_makes_at_most_eight_database_writes(
+    async_post_webhook, fake_telnyx, writes
+):
+    fake_telnyx()
+    writes.take()
+    at = "2026-11-22T10:00:0{}Z"
+    await deliver(async_post_webhook, "call.initiated", {"direction": "incoming"}, at.format(0))
+    # The call is created with its media token (one INSERT), its event stored (one INSERT),
+    # and the answer command logged (INSERT, then its outcome).
+    assert len(writes.take()) <= 4
+    await deliver(async_post_webhook, "call.answered", {}, at.format(1))
+    # The status and the fact it carries move in one UPDATE; the webhook's event and the
+    # state change's event go in one INSERT.
+    assert len(writes.take()) == 2
+    await deliver(async_post_webhook, "streaming.started", {}, at.format(2))
+    assert len(writes.take()) == 2
+
+    # Nothing was lost by writing less: the call, every event and the command are there.
+    call = await Call.objects.aget(call_control_id="v3:setup-cost")
+    assert call.status == Call.Status.STREAMING
+    assert call.answered_at is not None
+    assert call.streaming_started_at is not None
+    assert call.media_token_hash
+    assert call.media_token_expires_at is not None
+    types = [e.type async for e in CallEvent.objects.filter(call=call).order_by("id")]
+    assert types == [
+        "call.initiated",
+        "call.answered",
+        "state.answered",
+        "streaming.started",
+        "state.streaming",
+    ]
+    command = await CarrierCommand.objects.aget(call=call, name="answer")
+    assert (command.ok, command.status_code, command.attempts) == (True, 200, 1)
+
+
+async def test_a_redelivered_answer_writes_only_its_own_event(
+    async_post_webhook, fake_telnyx, writes
+):
+    fake_telnyx()
+    await deliver(
+        async_post_webhook, "call.initiated", {"direction": "incoming"}, "2026-11-22T10:00:00Z"
+    )
+    await deliver(async_post_webhook, "call.answered", {}, "2026-11-22T10:00:01Z")
+    writes.take()
+    # Telnyx may send the same event again under a new id: it is stored, and the call,
+    # already answered, is left as it is without trying moves that cannot happen.
+    await deliver(async_post_webhook, "call.answered", {}, "2026-11-22T10:00:05Z")
+    assert len(writes.take()) == 1
+    call = await Call.objects.aget(call_control_id="v3:setup-cost")
+    assert call.status == Call.Status.ANSWERED
+    assert call.answered_at is not None
+    assert call.answered_at.second == 1
+    assert await CallEvent.objects.filter(call=call, type="call.answered").acount() == 2
+    assert await CallEvent.objects.filter(call=call, type="state.answered").acount() == 1
