@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
-import random
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -22,20 +19,18 @@ from urllib.parse import quote
 
 import httpx
 from django.conf import settings
-from django.db import DatabaseError
-from django.utils import timezone
 
-from calls.models import Call, CarrierCommand
-from calls.redaction import redact, redact_text
+from calls.models import Call
+from calls.redaction import redact_text
 from telephony import metrics
 from telephony.carrier import CarrierError, DialedCall
-from telephony.http import json_object
-from telephony.loop_local import LoopLocal
-
-logger = logging.getLogger(__name__)
+from telephony.carrier_http import CarrierHttpClient
+from telephony.command_log import Command, Failure
+from telephony.http import LoopClients, backoff, json_object, retry_after
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_BACKOFF_SECONDS = 4.0
+RETRY_HEADERS = ("retry-after", "x-ratelimit-reset")  # both in seconds
 ALREADY_ENDED = "90018"
 RejectCause = Literal["CALL_REJECTED", "USER_BUSY"]
 
@@ -64,7 +59,7 @@ def decode_client_state(value: object) -> str | None:
         return None
 
 
-class TelnyxClient:
+class TelnyxClient(CarrierHttpClient):
     def __init__(
         self,
         *,
@@ -75,17 +70,14 @@ class TelnyxClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.max_attempts = max(1, max_attempts)
-        self._sleep = sleep
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/",
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+        super().__init__(
+            base_url=base_url,
+            timeout=timeout,
+            max_attempts=max_attempts,
             transport=transport,
+            sleep=sleep,
+            headers={"Authorization": f"Bearer {api_key}"},
         )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     # The chokepoint ------------------------------------------------------------------
 
@@ -104,106 +96,34 @@ class TelnyxClient:
         body = dict(json) if json is not None else None
         if body is not None and command_id:
             body["command_id"] = command_id
-        log = await self._log_start(method, path, name, body, call, command_id)
-        started = time.monotonic()
-        attempts = 0
-        try:
-            while True:
-                attempts += 1
-                try:
-                    response = await self._http.request(
-                        method, path.lstrip("/"), json=body, params=params
-                    )
-                except httpx.TransportError as exc:  # timeouts and connection errors
-                    error = TelnyxError(
-                        f"{name}: no response from Telnyx ({type(exc).__name__})", permanent=False
-                    )
-                    delay = self._backoff(attempts)
-                else:
-                    if response.is_success:
-                        await self._log_finish(log, attempts, started, response.status_code)
-                        return json_object(response)
-                    error = _error_from(response, name)
-                    if response.status_code not in RETRYABLE_STATUSES:
-                        raise error
-                    delay = _retry_after(response) or self._backoff(attempts)
-                if attempts >= self.max_attempts:
-                    raise error
-                logger.info(
-                    "%s: attempt %d failed (%s); retrying in %.2fs", name, attempts, error, delay
+        command = await Command.start(
+            carrier=Call.Carrier.TELNYX,
+            call=call,
+            name=name,
+            method=method,
+            path=path,
+            request_body=body or {},
+            command_id=command_id,
+            logged=method != "GET",  # reads are not commands
+            observe=_measure,
+        )
+
+        async def attempt(number: int) -> httpx.Response | Failure:
+            try:
+                response = await self._http.request(
+                    method, path.lstrip("/"), json=body, params=params
                 )
-                await self._sleep(delay)
-        except TelnyxError as exc:
-            await self._log_finish(log, attempts, started, exc.status_code, exc)
-            raise
+            except httpx.TransportError as exc:  # timeouts and connection errors
+                error = TelnyxError(
+                    f"{name}: no response from Telnyx ({type(exc).__name__})", permanent=False
+                )
+                return Failure(error, _backoff(number))
+            if response.is_success:
+                return response
+            delay = retry_after(response, cap=MAX_BACKOFF_SECONDS * 2, headers=RETRY_HEADERS)
+            return Failure(_error_from(response, name), delay or _backoff(number))
 
-    def _backoff(self, attempt: int) -> float:
-        # Telnyx asks for an immediate first retry on 5xx (§3.2); then exponential, with jitter.
-        if attempt == 1:
-            return 0.05
-        return min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** (attempt - 2)) * random.uniform(0.8, 1.2)
-
-    async def _log_start(
-        self,
-        method: str,
-        path: str,
-        name: str,
-        body: dict[str, Any] | None,
-        call: Call | None,
-        command_id: str | None,
-    ) -> CarrierCommand | None:
-        if method == "GET":
-            return None
-        try:
-            return await CarrierCommand.objects.acreate(
-                call=call,
-                name=name,
-                command_id=command_id,
-                method=method,
-                path=path,
-                # The stream URL's token is a capability to the call's audio: never stored.
-                request_body=redact(body or {}),
-            )
-        except DatabaseError:
-            # The command matters more than its log line: send it even if the log is down.
-            logger.exception("%s: could not log the command", name)
-            return None
-
-    async def _log_finish(
-        self,
-        log: CarrierCommand | None,
-        attempts: int,
-        started: float,
-        status_code: int | None,
-        error: TelnyxError | None = None,
-    ) -> None:
-        self._measure(log, started, error)
-        if log is None:
-            return
-        log.attempts = attempts
-        log.status_code = status_code
-        log.latency_ms = round((time.monotonic() - started) * 1000)
-        log.finished_at = timezone.now()
-        log.ok = error is None or error.already_ended
-        if error is not None:
-            log.error_code = error.code[:16]
-            log.error_title = error.title[:255]
-            log.error_detail = error.detail or str(error)
-        try:
-            # Only the outcome's columns: the request body was written with the row.
-            await log.asave(update_fields=_OUTCOME_FIELDS)
-        except DatabaseError:
-            logger.exception("%s: could not log the command's outcome", log.name)
-
-    def _measure(
-        self, log: CarrierCommand | None, started: float, error: TelnyxError | None
-    ) -> None:
-        if log is None:
-            return  # reads (GET) are not commands
-        metrics.TELNYX_COMMAND_SECONDS.labels(log.name).observe(time.monotonic() - started)
-        if error is not None and not error.already_ended:
-            code = metrics.error_code_label(error.code, error.status_code)
-            metrics.TELNYX_COMMAND_ERRORS.labels(log.name, code).inc()
+        return await self._send(command, attempt, errors=TelnyxError)
 
     # Call commands -------------------------------------------------------------------
     # Reference: https://developers.telnyx.com/api-reference/call-commands
@@ -349,16 +269,18 @@ class TelnyxClient:
         return items if isinstance(items, list) else []
 
 
-_OUTCOME_FIELDS = (
-    "attempts",
-    "status_code",
-    "latency_ms",
-    "finished_at",
-    "ok",
-    "error_code",
-    "error_title",
-    "error_detail",
-)
+def _backoff(attempt: int) -> float:
+    # Telnyx asks for an immediate first retry on 5xx (§3.2); then exponential, with jitter.
+    if attempt == 1:
+        return 0.05
+    return backoff(0.25 * 2 ** (attempt - 2), cap=MAX_BACKOFF_SECONDS)
+
+
+def _measure(name: str, seconds: float, error: CarrierError | None) -> None:
+    metrics.TELNYX_COMMAND_SECONDS.labels(name).observe(seconds)
+    if error is not None and not error.already_ended:
+        code = metrics.error_code_label(error.code, error.status_code)
+        metrics.TELNYX_COMMAND_ERRORS.labels(name, code).inc()
 
 
 def _error_from(response: httpx.Response, name: str) -> TelnyxError:
@@ -381,27 +303,6 @@ def _error_from(response: httpx.Response, name: str) -> TelnyxError:
     )
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds to wait from Retry-After or x-ratelimit-reset (both in seconds), capped."""
-    for header in ("retry-after", "x-ratelimit-reset"):
-        value = response.headers.get(header)
-        if value is None:
-            continue
-        try:
-            return min(max(float(value), 0.0), MAX_BACKOFF_SECONDS * 2)
-        except ValueError:
-            continue
-    return None
-
-
-_clients: LoopLocal[TelnyxClient] = LoopLocal()
-
-
-def get_client() -> TelnyxClient:
-    """This event loop's client, built from the settings on first use."""
-    return _clients.get(_new_client)
-
-
 def _new_client() -> TelnyxClient:
     return TelnyxClient(
         api_key=settings.TELNYX_API_KEY,
@@ -411,14 +312,10 @@ def _new_client() -> TelnyxClient:
     )
 
 
-def install_client(client: TelnyxClient, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
-    """Use `client` on `loop`, by default the running one (tests pass a fake Telnyx's)."""
-    _clients.install(client, loop=loop)
-
-
-def reset_clients() -> None:
-    """Forget cached clients (tests change TELNYX_API_BASE_URL between cases)."""
-    _clients.reset()
+_clients = LoopClients(_new_client)
+# This event loop's client (built from the settings on first use), a test's fake carrier's
+# installed in its place, and forgetting them all (tests change the base URL between cases).
+get_client, install_client, reset_clients = _clients.get, _clients.install, _clients.reset
 
 
 __all__ = [

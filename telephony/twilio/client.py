@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -30,14 +28,13 @@ from urllib.parse import quote
 
 import httpx
 from django.conf import settings
-from django.db import DatabaseError
-from django.utils import timezone
 
-from calls.models import Call, CarrierCommand
-from calls.redaction import redact, redact_text
+from calls.models import Call
+from calls.redaction import redact_text
 from telephony.carrier import CarrierError
-from telephony.http import json_object
-from telephony.loop_local import LoopLocal
+from telephony.carrier_http import CarrierHttpClient
+from telephony.command_log import Command, Failure, Interrupted
+from telephony.http import LoopClients, backoff, json_object, retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -62,15 +59,13 @@ class TwilioError(CarrierError):
         return self.code == ALREADY_ENDED
 
 
-class _UnknownOutcome(Exception):
+class _UnknownOutcome(Interrupted):
     """A create that may have reached Twilio: it must not simply be sent again."""
 
-    def __init__(self, error: TwilioError, delay: float) -> None:
-        super().__init__(str(error))
-        self.error, self.delay = error, delay
+    error: TwilioError
 
 
-class TwilioClient:
+class TwilioClient(CarrierHttpClient):
     def __init__(
         self,
         *,
@@ -85,21 +80,17 @@ class TwilioClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.account_sid = account_sid
-        self.max_attempts = max(1, max_attempts)
-        self._sleep = sleep
         # An API key, when given, signs requests instead of the Auth Token (which still
         # verifies webhooks): Twilio's recommended split for production.
         user, password = (api_key, api_secret) if api_key else (account_sid, auth_token)
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/",
-            auth=httpx.BasicAuth(user, password),
-            headers={"Accept": "application/json"},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+        super().__init__(
+            base_url=base_url,
+            timeout=timeout,
+            max_attempts=max_attempts,
             transport=transport,
+            sleep=sleep,
+            auth=httpx.BasicAuth(user, password),
         )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     def account_path(self, tail: str) -> str:
         return f"{API_VERSION}/Accounts/{quote(self.account_sid, safe='')}/{tail}"
@@ -122,33 +113,25 @@ class TwilioClient:
         With `unknown_outcome_fatal`, a failure after which Twilio may have acted (a timeout
         once the request was sent, a 5xx) raises _UnknownOutcome instead of retrying."""
         form = _form(data)
-        log = await self._log_start(method, path, name, form, params, call)
-        started = time.monotonic()
-        attempts = 0
-        try:
-            while True:
-                attempts += 1
-                outcome, delay, unknown = await self._attempt(method, path, name, form, params)
-                if isinstance(outcome, httpx.Response):
-                    await self._log_finish(log, attempts, started, outcome.status_code)
-                    return json_object(outcome)
-                error = outcome
-                if error.permanent:
-                    raise error
-                if unknown and unknown_outcome_fatal:
-                    raise _UnknownOutcome(error, delay)
-                if attempts >= self.max_attempts:
-                    raise error
-                logger.info(
-                    "%s: attempt %d failed (%s); retry in %.2fs", name, attempts, error, delay
-                )
-                await self._sleep(delay)
-        except TwilioError as exc:
-            await self._log_finish(log, attempts, started, exc.status_code, exc)
-            raise
-        except _UnknownOutcome as exc:
-            await self._log_finish(log, attempts, started, exc.error.status_code, exc.error)
-            raise
+        command = await Command.start(
+            carrier=Call.Carrier.TWILIO,
+            call=call,
+            name=name,
+            method=method,
+            path=path,
+            # Inline TwiML holds the media URL, token and all: redacted before it is stored.
+            request_body={**(params or {}), **(form or {})},
+        )
+
+        async def attempt(number: int) -> httpx.Response | Failure:
+            outcome, delay, unknown = await self._attempt(method, path, name, form, params)
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            if unknown and unknown_outcome_fatal and not outcome.permanent:
+                raise _UnknownOutcome(outcome, delay)
+            return Failure(outcome, delay)
+
+        return await self._send(command, attempt, errors=TwilioError)
 
     async def _attempt(
         self,
@@ -168,63 +151,13 @@ class TwilioClient:
             )
             # A connection never made cannot have created anything; anything later might.
             sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-            return error, self._backoff(), sent
+            return error, _backoff(), sent
         if response.is_success:
             return response, 0.0, False
         error = _error_from(response, name)
-        delay = _retry_after(response) or self._backoff()
+        delay = retry_after(response, cap=MAX_BACKOFF_SECONDS * 2) or _backoff()
         # 429 refused the request unseen; a 5xx may have come after the work was done.
         return error, delay, response.status_code >= 500
-
-    def _backoff(self) -> float:
-        return min(MAX_BACKOFF_SECONDS, 0.25 * random.uniform(0.8, 1.2))
-
-    async def _log_start(
-        self,
-        method: str,
-        path: str,
-        name: str,
-        form: dict[str, Any] | None,
-        params: dict[str, Any] | None,
-        call: Call | None,
-    ) -> CarrierCommand | None:
-        try:
-            return await CarrierCommand.objects.acreate(
-                call=call,
-                carrier=Call.Carrier.TWILIO,
-                name=name,
-                method=method,
-                path=path[:512],
-                # Inline TwiML holds the media URL, token and all: never stored.
-                request_body=redact({**(params or {}), **(form or {})}),
-            )
-        except DatabaseError:
-            logger.exception("%s: could not log the request", name)  # send it all the same
-            return None
-
-    async def _log_finish(
-        self,
-        log: CarrierCommand | None,
-        attempts: int,
-        started: float,
-        status_code: int | None,
-        error: TwilioError | None = None,
-    ) -> None:
-        if log is None:
-            return
-        log.attempts = attempts
-        log.status_code = status_code
-        log.latency_ms = round((time.monotonic() - started) * 1000)
-        log.finished_at = timezone.now()
-        log.ok = error is None or error.already_ended
-        if error is not None:
-            log.error_code = error.code[:16]
-            log.error_title = error.title[:255]
-            log.error_detail = error.detail or str(error)
-        try:
-            await log.asave()
-        except DatabaseError:
-            logger.exception("%s: could not log the outcome", log.name)
 
     # Calls ---------------------------------------------------------------------------
     # Reference: https://www.twilio.com/docs/voice/api/call-resource
@@ -399,22 +332,8 @@ def _error_from(response: httpx.Response, name: str) -> TwilioError:
     )
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return min(max(float(value), 0.0), MAX_BACKOFF_SECONDS * 2)
-    except ValueError:
-        return None
-
-
-_clients: LoopLocal[TwilioClient] = LoopLocal()
-
-
-def get_client() -> TwilioClient:
-    """This event loop's client, built from the settings on first use."""
-    return _clients.get(_new_client)
+def _backoff() -> float:
+    return backoff(0.25, cap=MAX_BACKOFF_SECONDS)
 
 
 def _new_client() -> TwilioClient:
@@ -429,13 +348,10 @@ def _new_client() -> TwilioClient:
     )
 
 
-def install_client(client: TwilioClient, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
-    """Use `client` on `loop`, by default the running one (tests pass a fake Twilio's)."""
-    _clients.install(client, loop=loop)
-
-
-def reset_clients() -> None:
-    _clients.reset()
+_clients = LoopClients(_new_client)
+# This event loop's client (built from the settings on first use), a test's fake carrier's
+# installed in its place, and forgetting them all (tests change the base URL between cases).
+get_client, install_client, reset_clients = _clients.get, _clients.install, _clients.reset
 
 
 def new_attempt_id() -> str:
