@@ -7,6 +7,7 @@ set-up's database work is counted here and held down. Real consumer, real databa
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from django.db.backends.signals import connection_created
 
 from calls.models import Call, CallEvent
 from telephony.media.codecs import ulaw_encode
+from telephony.media.consumer import _call_by_id
 from tests.telephony.telnyx.test_consumer import (
     APP,
     media,
@@ -97,3 +99,32 @@ async def test_accepting_a_media_socket_makes_one_database_write(writes):
     assert await CallEvent.objects.filter(call=call, type="media.start").acount() == 1
     claimed = await Call.objects.aget(pk=call.pk)
     assert claimed.media_token_used_at is not None
+
+
+async def test_the_media_socket_reads_its_call_in_one_select_of_the_whole_row(monkeypatch):
+    call, token = await new_call()
+    selects: list[str] = []
+
+    def watch(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.lstrip().upper().startswith("SELECT"):
+            selects.append(sql)
+        return execute(sql, params, many, context)
+
+    await sync_to_async(lambda: connection.execute_wrappers.append(watch))()
+    try:
+        socket = WebsocketCommunicator(APP, f"/telnyx/media/{call.pk}/{token}")
+        assert (await socket.connect())[0]
+    finally:
+        await sync_to_async(lambda: connection.execute_wrappers.remove(watch))()
+    assert len(selects) == 1
+    await socket.disconnect()
+
+
+async def test_the_written_out_lookup_loads_every_field_the_orm_would():
+    call, _ = await new_call()
+    loaded = await sync_to_async(_call_by_id)(call.pk)
+    expected = await Call.objects.aget(pk=call.pk)
+    assert loaded is not None
+    for field in Call._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
+    assert await sync_to_async(_call_by_id)(uuid.uuid4()) is None
