@@ -93,6 +93,24 @@ def test_an_operator_hangs_up_a_live_call(page, operator_user, fake_telnyx):
     page.locator("#call-controls").wait_for(state="hidden")
 
 
+def test_an_operators_hang_up_is_on_the_timeline_and_in_the_calls_history(
+    page, operator_user, fake_telnyx
+):
+    call = make_call(status=Call.Status.STREAMING, call_control_id="v3:audited-hangup")
+    log_in(page, operator_user)
+    page.goto(f"/admin/calls/call/{call.pk}/change/")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#hangup-button")
+    page.locator(".messagelist", has_text="Hang-up sent.").wait_for()
+    row = page.locator("#timeline", has_text="operator.hang_up")
+    row.wait_for()
+    assert f"user={operator_user.username}" in row.inner_text()
+    page.goto(f"/admin/calls/call/{call.pk}/history/")
+    history = page.locator("#change-history")
+    assert operator_user.username in history.inner_text()
+    assert "Hung up: sent" in history.inner_text()
+
+
 def test_the_list_follows_calls_coming_and_going_without_a_reload(page, operator_user):
     log_in(page, operator_user)
     panel = page.locator("#live-calls")
