@@ -8,7 +8,7 @@ their set-up changes (and keep their own table, ordering and constraint names).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Self
+from typing import ClassVar, Self
 
 from django.db import models
 from django.db.models import Q
@@ -23,10 +23,14 @@ class ProvisioningRecord(models.Model):
     class Meta:
         abstract = True
 
+    # The field holding when this set-up was first made (each carrier names it its own way).
+    SET_UP_FIELD: ClassVar[str]
+
     @property
     def set_up_at(self) -> datetime:
-        """When this set-up was first made (each carrier names that field its own way)."""
-        raise NotImplementedError
+        """When this set-up was first made."""
+        value: datetime = getattr(self, self.SET_UP_FIELD)
+        return value
 
     @property
     def active(self) -> bool:

@@ -7,6 +7,7 @@ serves lifespan (closing the carrier on shutdown), reads bodies and writes JSON 
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import json
@@ -37,7 +38,7 @@ class _Closable(Protocol):
     async def aclose(self) -> None: ...
 
 
-class SimulatorApp:
+class SimulatorApp(abc.ABC):
     """A carrier simulator's HTTP surface: lifespan, and one JSON answer per request."""
 
     content_type = b"application/json"
@@ -54,8 +55,9 @@ class SimulatorApp:
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
 
+    @abc.abstractmethod
     async def respond(self, scope: Scope, receive: Receive) -> Response:
-        raise NotImplementedError
+        """The carrier's answer to one HTTP request under the prefix."""
 
     def below_prefix(self, path: str) -> str | None:
         """`path` without the prefix, or None when it is not under it."""

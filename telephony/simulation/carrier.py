@@ -6,6 +6,7 @@ webhooks and call states, not in how they remember calls or shut down.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
@@ -40,7 +41,7 @@ class _Webhooks(Protocol):
 CallT = TypeVar("CallT", bound=_Call)
 
 
-class CarrierBase(Generic[CallT]):
+class CarrierBase(abc.ABC, Generic[CallT]):
     webhooks: _Webhooks
 
     def __init__(self, *, default_scenario: Scenario | None, seed: int | None) -> None:
@@ -71,13 +72,13 @@ class CarrierBase(Generic[CallT]):
         self._forget_old_calls()
         return self.calls.get(call_id)
 
+    @abc.abstractmethod
     async def end_on_close(self, call: CallT) -> None:
         """Hang up a call still up when the simulator stops."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def hang_up_far_end(self, call: CallT) -> None:
         """The far party hangs up, in the carrier's words for it."""
-        raise NotImplementedError
 
     def key_pressed(self, call: CallT, digit: str) -> None:
         """The far party pressed `digit` (after its tones went down the stream, if any): for

@@ -8,6 +8,7 @@ its frames look (`_media_text`, `_stop_frame`, `_dtmf_frame`) and how the socket
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import base64
 import contextlib
@@ -31,7 +32,7 @@ _DTMF_GAP_S = 0.25
 Hook = Callable[[Any], object]  # called with the media object; what it returns is ignored
 
 
-class FarPartyMedia:
+class FarPartyMedia(abc.ABC):
     """One media stream of a simulated call; `run()` lasts as long as the socket."""
 
     def __init__(
@@ -81,18 +82,21 @@ class FarPartyMedia:
     def _headers(self) -> dict[str, str]:
         return {}
 
+    @abc.abstractmethod
     async def _open_stream(self) -> None:
         """Send the frames that open the stream (`connected`, `start`)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _media_text(self, seq: int, track: str, chunk: int, timestamp_ms: int, payload: str) -> str:
-        raise NotImplementedError
+        """One `media` frame of the caller's audio, as the carrier writes it."""
 
+    @abc.abstractmethod
     def _stop_frame(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The frame that ends the stream."""
 
+    @abc.abstractmethod
     def _dtmf_frame(self, digit: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """The frame that reports a key the caller pressed."""
 
     # The stream
 

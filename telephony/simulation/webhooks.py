@@ -10,6 +10,7 @@ form fields with HMAC-SHA1.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import random
@@ -62,7 +63,7 @@ class Delivery:
         return self.status is not None and 200 <= self.status < 300
 
 
-class WebhookSender:
+class WebhookSender(abc.ABC):
     carrier_name = "Carrier"
 
     def __init__(
@@ -86,11 +87,11 @@ class WebhookSender:
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
 
+    @abc.abstractmethod
     def _encode(
         self, event: WebhookEvent, url: str, attempt: int, fault: str | None
     ) -> tuple[bytes, dict[str, str]]:
         """The body and headers of one attempt, signed (or corrupted, as `fault` says)."""
-        raise NotImplementedError
 
     def send(self, lane: str, event: WebhookEvent) -> str:
         """Queue `event` behind the earlier events of `lane` (a call); returns its id."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.db import models
 from django.utils import timezone
 
@@ -24,6 +22,7 @@ class TelnyxProvisioning(ProvisioningRecord):
     previous_connection_id = models.CharField(max_length=64, blank=True)
     webhook_event_url = models.CharField(max_length=500)
     created_at = models.DateTimeField(default=timezone.now)
+    SET_UP_FIELD = "created_at"
 
     class Meta:
         ordering = ["-created_at"]
@@ -32,7 +31,3 @@ class TelnyxProvisioning(ProvisioningRecord):
 
     def __str__(self) -> str:
         return f"{self.phone_number} → app {self.app_id}"
-
-    @property
-    def set_up_at(self) -> datetime:
-        return self.created_at

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.db import models
 from django.utils import timezone
 
@@ -26,6 +24,7 @@ class TwilioProvisioning(ProvisioningRecord):
     previous_status_callback = models.CharField(max_length=500, blank=True)
     previous_status_callback_method = models.CharField(max_length=8, blank=True)
     provisioned_at = models.DateTimeField(default=timezone.now)
+    SET_UP_FIELD = "provisioned_at"
 
     class Meta:
         ordering = ["-provisioned_at"]
@@ -34,7 +33,3 @@ class TwilioProvisioning(ProvisioningRecord):
 
     def __str__(self) -> str:
         return f"{self.phone_number} → {self.voice_url}"
-
-    @property
-    def set_up_at(self) -> datetime:
-        return self.provisioned_at
