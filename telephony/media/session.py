@@ -393,8 +393,6 @@ class MediaSession:
 
     def _save(self, reason: str, recording: str | None) -> None:
         fields = self._call_fields()
-        # Agent audio shed to keep its lag bounded (telephony.media.pacing), with the rest.
-        fields["frames_shed"] = self.sender.shed_frames
         if recording:
             fields["recording"] = recording
         details = stats.stop_details(
@@ -405,11 +403,9 @@ class MediaSession:
             barge_ins=self.barge_ins,
             bridge=self.bridge,
         )
-        capped = self.recording is not None and self.recording.capped
-        if capped and not self._recording_capped_noted:
-            self._recording_capped_noted = True
+        if self._recording_cap_newly_reached():
             _store_event(self.call.pk, "media.recording_capped", self._recording_cap())
-        if capped:
+        if self.recording is not None and self.recording.capped:
             details["recording_capped"] = self._recording_cap()
         fields["live_media"] = self._live_media(fields, ended=True)
         stats.save(self.call.pk, fields=fields, details=details, conversation=self.conversation)
@@ -427,9 +423,7 @@ class MediaSession:
     def _live_columns(self) -> dict[str, Any]:
         """What a snapshot writes to the call (telephony.media.live): built on the loop."""
         fields = self._call_fields()
-        capped = self.recording is not None and self.recording.capped
-        if capped and not self._recording_capped_noted:
-            self._recording_capped_noted = True
+        if self._recording_cap_newly_reached():
             cap = self._recording_cap()
             note = sync_to_async(_store_event)(self.call.pk, "media.recording_capped", cap)
             tasks.spawn(note, name="media.recording_capped")
@@ -458,6 +452,13 @@ class MediaSession:
             recording_capped=self.recording is not None and self.recording.capped,
             ended=ended,
         )
+
+    def _recording_cap_newly_reached(self) -> bool:
+        """Whether the recording reached its cap since the last look (noted once per call)."""
+        if self.recording is None or not self.recording.capped or self._recording_capped_noted:
+            return False
+        self._recording_capped_noted = True
+        return True
 
     def _recording_cap(self) -> dict[str, Any]:
         assert self.recording is not None
