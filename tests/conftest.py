@@ -17,6 +17,9 @@ from telephony.telnyx import client as telnyx_client
 from tests.environment import TEST_SIGNING_SEED
 from tests.services import REQUIRE_SERVICES
 
+# Shared fixtures kept in their own modules.
+pytest_plugins = ["tests.db_writes"]
+
 # tests/services.py's missing_reason(): "<binary> not installed: apt-get install <package>".
 _MISSING_SERVICE = re.compile(r"(?P<binary>\S+) not installed: apt-get install (?P<package>\S+)")
 

@@ -14,7 +14,6 @@ import pytest
 from asgiref.sync import SyncToAsync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection
-from django.db.backends.signals import connection_created
 
 from calls.models import Call, CallEvent
 from telephony.media.codecs import ulaw_encode
@@ -38,32 +37,6 @@ def _media_settings(settings, tmp_path):
     settings.RECORD_CALLS = False
     settings.BRIDGE = "echo"
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
-
-class Writes:
-    """Counts statements that change the database, on the database thread's connection."""
-
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if not sql.lstrip().upper().startswith(("SELECT", "SAVEPOINT", "RELEASE", "BEGIN")):
-            self.statements.append(sql)
-        return execute(sql, params, many, context)
-
-    def install(self, sender: Any = None, connection: Any = connection, **kwargs: Any) -> None:
-        connection.execute_wrappers.append(self)
-
-
-@pytest.fixture
-async def writes():
-    counter = Writes()
-    # The consumer's queries run on asgiref's one thread for thread-sensitive work: watch its
-    # connection, and any it opens anew.
-    await sync_to_async(counter.install)()
-    connection_created.connect(counter.install)
-    yield counter
-    connection_created.disconnect(counter.install)
 
 
 async def test_accepting_a_media_socket_takes_one_trip_to_the_database_thread(monkeypatch):

@@ -8,12 +8,7 @@ here and held down. Real views, real database; only Telnyx's REST API is the Fak
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connection
-from django.db.backends.signals import connection_created
 
 from calls.models import Call, CallEvent, CarrierCommand
 from telephony import tasks
@@ -28,37 +23,6 @@ BASE = {
     "from": "+15557654321",
     "to": "+15550001111",
 }
-
-
-class Writes:
-    """Counts statements that change the database, on the database thread's connection."""
-
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if not sql.lstrip().upper().startswith(("SELECT", "SAVEPOINT", "RELEASE", "BEGIN")):
-            self.statements.append(sql)
-        return execute(sql, params, many, context)
-
-    def install(self, sender: Any = None, connection: Any = connection, **kwargs: Any) -> None:
-        if self not in connection.execute_wrappers:  # once, though it connects after install
-            connection.execute_wrappers.append(self)
-
-    def take(self) -> list[str]:
-        taken, self.statements = self.statements, []
-        return taken
-
-
-@pytest.fixture
-async def writes():
-    counter = Writes()
-    # The webhook view and the command log both use asgiref's one thread for thread-sensitive
-    # work on SQLite: watch its connection, and any it opens anew.
-    await sync_to_async(counter.install)()
-    connection_created.connect(counter.install)
-    yield counter
-    connection_created.disconnect(counter.install)
 
 
 async def deliver(post, event_type: str, payload: dict, at: str) -> None:
