@@ -39,8 +39,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+from calls import sql
 
 
 class Call(models.Model):
@@ -317,24 +318,20 @@ class Call(models.Model):
         sip_cause: str = "",
         quality_stats: dict[str, Any] | None = None,
     ) -> bool:
-        self._replace_provisional_end(at=at, cause=cause, source=source, sip_cause=sip_cause)
-        self._record_once(
-            ended_at=at,
-            hangup_cause=cause,
-            hangup_source=source,
-            sip_hangup_cause=sip_cause,
-            call_quality_stats=quality_stats,
+        # What the hangup says, the provisional end it replaces and the token's expiry go in
+        # the UPDATE that moves the status: one statement for the usual hangup.
+        updates = self._end_updates(
+            at=at, cause=cause, source=source, sip_cause=sip_cause, quality_stats=quality_stats
         )
-        self._expire_media_token(at)
         never_connected = self._unanswered_status(cause)
         if never_connected is None:
-            return self._advance(self.Status.ENDED, at=at)
+            return self._advance(self.Status.ENDED, at=at, also=updates)
         # Whether it was answered is read by the UPDATE that moves the status, so a
         # call.answered racing this hangup on another worker is never lost: either it landed
         # first (ended), or it comes after and joins the unanswered status into ended.
         return self._advance(
-            self.Status.ENDED, at=at, where=models.Q(answered_at__isnull=False)
-        ) or self._advance(never_connected, at=at, where=models.Q(answered_at__isnull=True))
+            self.Status.ENDED, at=at, answered=True, also=updates
+        ) or self._advance(never_connected, at=at, answered=False)
 
     def _unanswered_status(self, cause: str) -> str | None:
         """What a hangup with `cause` makes of the call if it was never answered."""
@@ -349,17 +346,51 @@ class Call(models.Model):
     # after all, replaces it, whichever of the two lands first.
     RECONCILED_CAUSE = "reconciled"
 
-    def _replace_provisional_end(
-        self, *, at: datetime, cause: str, source: str, sip_cause: str
-    ) -> None:
-        if not cause or cause == self.RECONCILED_CAUSE:
-            return
-        replaced = Call.objects.filter(pk=self.pk, hangup_cause=self.RECONCILED_CAUSE).update(
-            hangup_cause=cause, hangup_source=source, sip_hangup_cause=sip_cause, ended_at=at
-        )
-        if replaced:
-            self.hangup_cause, self.hangup_source = cause, source
-            self.sip_hangup_cause, self.ended_at = sip_cause, at
+    def _end_updates(
+        self,
+        *,
+        at: datetime,
+        cause: str,
+        source: str,
+        sip_cause: str,
+        quality_stats: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """UPDATE expressions for a hangup (and this copy brought up to date with them):
+
+        - each fact recorded once, where it is still unknown (`_once_updates`);
+        - a carrier's own cause replaces a provisional end (RECONCILED_CAUSE) with its
+          source, SIP cause and time; the CASEs read the row as it is when the UPDATE runs,
+          so whichever of the two lands first, the carrier's words stay;
+        - the media token expires at the hangup (if it had not already).
+        """
+        facts = {
+            "ended_at": at,
+            "hangup_cause": cause,
+            "hangup_source": source,
+            "sip_hangup_cause": sip_cause,
+            "call_quality_stats": quality_stats,
+        }
+        known = {k: v for k, v in facts.items() if v not in (None, "")}
+        updates = self._once_updates(known)
+        if cause and cause != self.RECONCILED_CAUSE:
+            replaced = {
+                "hangup_cause": cause,
+                "hangup_source": source,
+                "sip_hangup_cause": sip_cause,
+                "ended_at": at,
+            }
+            for name, value in replaced.items():
+                updates[name] = sql.Unless(
+                    "hangup_cause", self.RECONCILED_CAUSE, value, otherwise=updates.get(name)
+                )
+            if self.hangup_cause == self.RECONCILED_CAUSE:
+                for name, value in replaced.items():
+                    setattr(self, name, value)
+        self._remember_once(known)
+        updates["media_token_expires_at"] = sql.AtMost(at)
+        if self.media_token_expires_at is not None and self.media_token_expires_at > at:
+            self.media_token_expires_at = at
+        return updates
 
     def mark_failed(self, *, reason: str, at: datetime | None = None) -> bool:
         at = at or timezone.now()
@@ -387,7 +418,7 @@ class Call(models.Model):
     def touch(self) -> None:
         """Note activity (a webhook, a stream) so reconciliation leaves the call alone."""
         now = timezone.now()
-        Call.objects.filter(pk=self.pk).update(last_activity_at=now)
+        sql.update(Call, self.pk, {"last_activity_at": now})
         self.last_activity_at = now
 
     def _advance(
@@ -395,21 +426,24 @@ class Call(models.Model):
         status: str,
         *,
         at: datetime,
-        where: models.Q | None = None,
+        answered: bool | None = None,
         facts: dict[str, Any] | None = None,
+        also: dict[str, Any] | None = None,
     ) -> bool:
         """Move the call to the join of its status and `status` (one conditional UPDATE per
         possible starting point; at most one matches), recording `facts` once (as
         `_record_once`) in the same UPDATE. True when this worker moved it to `status`
         itself; a move to a higher join (a late answer to a missed call) is recorded but
-        reported as False, since the call did not become `status`.
+        reported as False, since the call did not become `status`. `answered` limits the
+        move to a call that was (True) or was not (False) answered; `also` are assignments
+        (calls.sql) written with the move, or on their own when nothing moves.
 
         The usual case (the call is where the event expects it) is one UPDATE and one state
         event; inside `batched_events` that event joins the caller's own in one INSERT.
         """
         now = timezone.now()
         known = self._news(facts or {})
-        fact_updates = self._once_updates(known)
+        fact_updates = {**self._once_updates(known), **(also or {})}
         moved_to = ""
         # Statuses only go up, so the database's is at or above this copy's: a move from
         # below it cannot match, and is not tried (a redelivered event moves nothing).
@@ -421,8 +455,9 @@ class Call(models.Model):
                 sources = [s for s in all_sources if s in possible]
                 if not sources:
                     continue
-                rows = Call.objects.filter(where or models.Q(), pk=self.pk, status__in=sources)
-                if rows.update(status=target, last_activity_at=now, **fact_updates):
+                moves = {"status": target, "last_activity_at": now, **fact_updates}
+                null = None if answered is None else {"answered_at": not answered}
+                if sql.update(Call, self.pk, moves, within={"status": sources}, null=null):
                     moved_to = target
                     self._add_event(
                         CallEvent(
@@ -437,7 +472,7 @@ class Call(models.Model):
                     break
             else:
                 if fact_updates:  # nothing moved, but the facts are news all the same
-                    Call.objects.filter(pk=self.pk).update(**fact_updates)
+                    sql.update(Call, self.pk, fact_updates)
         self._remember_once(known)
         if moved_to:
             self.status, self.last_activity_at = moved_to, now
@@ -453,7 +488,7 @@ class Call(models.Model):
         self._batch = list(first)
         try:
             yield
-            CallEvent.objects.bulk_create(self._batch)
+            sql.insert(CallEvent, self._batch, CallEvent.STORED_FIELDS)
         finally:
             self._batch = None
 
@@ -473,7 +508,7 @@ class Call(models.Model):
         known = self._news(facts)
         if not known:
             return
-        Call.objects.filter(pk=self.pk).update(**self._once_updates(known))
+        sql.update(Call, self.pk, self._once_updates(known))
         self._remember_once(known)
 
     def _news(self, facts: dict[str, Any]) -> dict[str, Any]:
@@ -485,20 +520,8 @@ class Call(models.Model):
         }
 
     def _once_updates(self, known: dict[str, Any]) -> dict[str, Any]:
-        """UPDATE expressions that set each field of `known` only where it is still unknown."""
-        updates: dict[str, Any] = {}
-        for field, value in known.items():
-            model_field = self._meta.get_field(field)
-            assert isinstance(model_field, models.Field)  # facts are concrete columns
-            if model_field.null:
-                updates[field] = Coalesce(models.F(field), models.Value(value, model_field))
-            else:
-                updates[field] = models.Case(
-                    models.When(**{field: ""}, then=models.Value(value)),
-                    default=models.F(field),
-                    output_field=model_field,
-                )
-        return updates
+        """Assignments that set each field of `known` only where it is still unknown."""
+        return {field: sql.Once(value) for field, value in known.items()}
 
     def _remember_once(self, known: dict[str, Any]) -> None:
         for field, value in known.items():
@@ -530,16 +553,20 @@ class Call(models.Model):
     def claim_media_token(self) -> bool:
         """Use the token up: only one media socket per token, even across workers."""
         now = timezone.now()
-        won = Call.objects.filter(
-            pk=self.pk, media_token_used_at__isnull=True, status__in=self.LIVE_STATUSES
-        ).update(media_token_used_at=now, last_activity_at=now)
+        won = sql.update(
+            Call,
+            self.pk,
+            {"media_token_used_at": now, "last_activity_at": now},
+            within={"status": self.LIVE_STATUSES},
+            null={"media_token_used_at": True},
+        )
         self.media_token_used_at = now if won else self.media_token_used_at
         return bool(won)
 
     def _expire_media_token(self, at: datetime) -> None:
-        Call.objects.filter(pk=self.pk, media_token_expires_at__gt=at).update(
-            media_token_expires_at=at
-        )
+        sql.update(Call, self.pk, {"media_token_expires_at": sql.AtMost(at)})
+        if self.media_token_expires_at is not None and self.media_token_expires_at > at:
+            self.media_token_expires_at = at
 
 
 @functools.cache
@@ -585,6 +612,9 @@ class CallEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} @ {self.occurred_at:%H:%M:%S}"
+
+    # The columns an event is stored with (calls.sql.insert writes them).
+    STORED_FIELDS = ("call", "event_id", "source", "type", "occurred_at", "received_at", "payload")
 
     @classmethod
     def note(

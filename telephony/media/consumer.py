@@ -20,8 +20,8 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
-from django.db import connection
 
+from calls import sql
 from calls.models import Call
 from telephony.bridges import create_bridge
 from telephony.control import group_name
@@ -199,17 +199,6 @@ class MediaConsumer(AsyncWebsocketConsumer):
 
 
 def _call_by_id(call_id: uuid.UUID) -> Call | None:
-    """The call with primary key `call_id`, if any.
-
-    Every new call's media socket looks its call up once, in the database thread, while a
-    burst of calls may be setting up at the same time. The ORM's compiler for a SELECT of the
-    call's fifty-odd columns costs more CPU than the query (as for the webhooks' lookups,
-    telephony.telnyx.handlers._call_where), and that CPU holds the GIL the event loop pacing
-    every call's audio needs: so the SQL is written out.
-    """
-    pk = Call._meta.pk
-    assert pk is not None
-    quote = connection.ops.quote_name
-    # Only our own model's names are spliced in; the value is a parameter.
-    sql = f"SELECT * FROM {quote(Call._meta.db_table)} WHERE {quote(pk.column)} = %s LIMIT 1"  # noqa: S608
-    return next(iter(Call.objects.raw(sql, [pk.get_db_prep_value(call_id, connection)])), None)
+    """The call with primary key `call_id`, if any: every new call's media socket looks its
+    call up once, in the database thread a burst of calls shares (written out, calls/sql.py)."""
+    return sql.get(Call, "id", call_id)

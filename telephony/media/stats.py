@@ -15,6 +15,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from calls import sql
 from calls.models import Call, CallEvent
 from telephony import metrics
 from telephony.bridges import Bridge
@@ -145,7 +146,7 @@ def save(
             latencies=conversation.latencies_s, barge_in_reactions=conversation.barge_in_reactions_s
         )
         fields = {**fields, "conversation": conversation.summary()}
-    Call.objects.filter(pk=call_id).update(**fields, last_activity_at=timezone.now())
+    sql.update(Call, call_id, {**fields, "last_activity_at": timezone.now()})
     CallEvent.note(call_id, source=CallEvent.Source.MEDIA, type="media.stop", payload=details)
 
 

@@ -21,9 +21,10 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from calls import sql
 from calls.models import Call, CallEvent
 from calls.payload_shapes import recording_entry
 from calls.redaction import redact
@@ -93,7 +94,7 @@ def record_event(event: WebhookEvent, *, reserve_room: bool = False) -> Outcome:
     duplicate of work never done. The caller must then `start_follow_ups()`, which spends or
     releases the reservation.
     """
-    if CallEvent.objects.filter(event_id=event.id).exists():
+    if sql.exists(CallEvent, "event_id", event.id):
         return Outcome(duplicate=True, call_id=None)
     reservation: tasks.Reservation | None = None
     try:
@@ -113,7 +114,7 @@ def record_event(event: WebhookEvent, *, reserve_room: bool = False) -> Outcome:
         if reservation is not None:  # the commit failed after the room was taken
             reservation.release()
         # Two deliveries of one event raced: the other one stored it first.
-        if isinstance(exc, IntegrityError) and CallEvent.objects.filter(event_id=event.id).exists():
+        if isinstance(exc, IntegrityError) and sql.exists(CallEvent, "event_id", event.id):
             return Outcome(duplicate=True, call_id=None)
         raise
 
@@ -170,7 +171,7 @@ class Found(NamedTuple):
 def _find_or_create_call(event: WebhookEvent) -> Found:
     payload = event.payload
     ccid = event.call_control_id
-    if ccid and (call := _call_where("call_control_id", ccid)):
+    if ccid and (call := sql.get(Call, "call_control_id", ccid)):
         return Found(call, False, True)
     if call := _by_client_state(payload.get("client_state")):
         if not call.call_control_id and ccid:
@@ -178,7 +179,7 @@ def _find_or_create_call(event: WebhookEvent) -> Found:
             return Found(call, False, True)
         return Found(call, False, call.call_control_id == ccid)
     session = payload.get("call_session_id")
-    if session and (call := _call_where("call_session_id", session)):
+    if session and (call := sql.get(Call, "call_session_id", session)):
         return Found(call, False, False)  # another leg of the same session (a transfer target)
     if not ccid:
         return Found(None, False, False)
@@ -191,25 +192,7 @@ def _by_client_state(value: object) -> Call | None:
         call_id = uuid.UUID(decoded) if decoded else None
     except ValueError:
         return None
-    return _call_where("id", call_id) if call_id else None
-
-
-def _call_where(name: str, value: object) -> Call | None:
-    """The call whose field `name` is `value`, if any.
-
-    Every webhook looks its call up, a new call two or three times. Compiling the ORM's
-    SELECT of the call's fifty-odd columns costs more CPU than running it (about 0.45 ms
-    against 0.15 ms on SQLite, bench/bench_call_setup.py --scope call), and that CPU holds the
-    GIL that the event loop carrying every call's audio needs: so the SQL is written out.
-    """
-    field = Call._meta.get_field(name)
-    assert isinstance(field, models.Field)  # a concrete column of our own model
-    quote = connection.ops.quote_name
-    # Only our own model's names are spliced in; the value is a parameter.
-    table, column = quote(Call._meta.db_table), quote(field.column)
-    sql = f"SELECT * FROM {table} WHERE {column} = %s LIMIT 1"  # noqa: S608
-    prepared = field.get_db_prep_value(value, connection)
-    return next(iter(Call.objects.raw(sql, [prepared])), None)
+    return sql.get(Call, "id", call_id) if call_id else None
 
 
 def _attach_leg(call: Call, payload: dict[str, object]) -> None:

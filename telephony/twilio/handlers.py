@@ -22,6 +22,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from calls import sql
 from calls.models import Call, CallEvent
 from calls.payload_shapes import recording_entry
 from calls.redaction import redact
@@ -73,13 +74,13 @@ class Outcome:
 
 def record_event(event: TwilioEvent) -> Outcome:
     """Store `event` and apply it. A duplicate delivery changes nothing."""
-    if CallEvent.objects.filter(event_id=event.id).exists():
+    if sql.exists(CallEvent, "event_id", event.id):
         return Outcome(duplicate=True, call_id=None)
     try:
         with transaction.atomic():
             return _record(event)
     except IntegrityError:
-        if CallEvent.objects.filter(event_id=event.id).exists():  # a parallel delivery won
+        if sql.exists(CallEvent, "event_id", event.id):  # a parallel delivery won
             return Outcome(duplicate=True, call_id=None)
         raise
 

@@ -22,6 +22,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from calls import sql
 from calls.models import Call, CallEvent
 from calls.redaction import redact
 from telephony import metrics, tasks
@@ -101,7 +102,7 @@ def _answer(event: TwilioEvent, no_host: str) -> _Answer:
 
 
 def _register(event: TwilioEvent, no_host: str) -> _Answer:
-    if CallEvent.objects.filter(event_id=event.id).exists():
+    if sql.exists(CallEvent, "event_id", event.id):
         # Twilio asks once per call. A second request is a replay of a captured one: it
         # must never receive a media URL with a live token.
         logger.warning("refused a repeated voice webhook for %s", event.call_sid)
