@@ -25,6 +25,7 @@ class _Call(Protocol):
     ended_at_monotonic: float | None
     ended: asyncio.Event
     media: Any  # the call's running media socket, if any (it can send_dtmf)
+    hangs_up_at: float | None
 
     @property
     def is_alive(self) -> bool: ...
@@ -91,6 +92,7 @@ class CarrierBase(abc.ABC, Generic[CallT]):
         if scenario.dtmf:
             call.spawn(self._press_keys(call))
         if scenario.hangup_by == "caller":
+            call.hangs_up_at = time.monotonic() + scenario.duration_s
             await asyncio.sleep(scenario.duration_s)
             await self.hang_up_far_end(call)
 

@@ -16,7 +16,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -32,8 +32,14 @@ _DTMF_GAP_S = 0.25
 Hook = Callable[[Any], object]  # called with the media object; what it returns is ignored
 
 
+class _FarParty(Protocol):
+    hangs_up_at: float | None  # time.monotonic(), once the carrier has scheduled it
+
+
 class FarPartyMedia(abc.ABC):
     """One media stream of a simulated call; `run()` lasts as long as the socket."""
+
+    call: _FarParty  # set by each carrier's subclass: the call this stream belongs to
 
     def __init__(
         self,
@@ -191,6 +197,10 @@ class FarPartyMedia(abc.ABC):
         started = loop.time()
         # The quiet tail: the last seconds before the caller hangs up are silence, so that
         # every echo of its speech is back before `stop` (load tests count missing echoes).
+        # The carrier hangs up `duration_s` after the answer, not after the stream starts, and
+        # a busy server can start the stream a second after the answer: so the tail is
+        # counted back from the scheduled hang-up when there is one, else from the stream's
+        # start (a stream run on its own, as in the simulator's tests).
         quiet_after = (
             self.scenario.duration_s - self.scenario.quiet_tail_s
             if self.scenario.quiet_tail_s and self.scenario.hangup_by == "caller"
@@ -203,9 +213,11 @@ class FarPartyMedia(abc.ABC):
             if delay > 0:
                 await asyncio.sleep(delay)
             index = (chunk - 1) % len(payloads)
-            quiet = (chunk - 1) * FRAME_S >= quiet_after
             # Round trips are timed on time.monotonic(): uvloop's loop.time() has 1 ms steps.
             sent_at = time.monotonic()
+            quiet = (chunk - 1) * FRAME_S >= quiet_after or self._in_quiet_tail(sent_at)
+            if self.stats.first_frame_at is None:
+                self.stats.first_frame_at = sent_at
             for track in self.tracks:
                 if self._stopping:
                     return  # `stop` is the stream's last frame: no media after it
@@ -224,6 +236,11 @@ class FarPartyMedia(abc.ABC):
             key = keys[index] if keys is not None else None
             if key is not None and self.rtt is not None and not quiet:
                 self.rtt.sent(key, sent_at)
+
+    def _in_quiet_tail(self, now: float) -> bool:
+        hangs_up_at = self.call.hangs_up_at
+        tail = self.scenario.quiet_tail_s
+        return bool(tail) and hangs_up_at is not None and now >= hangs_up_at - tail
 
     def _echo_keys(self, fmt: tuple[str, int, bool]) -> tuple[bytes | None, ...] | None:
         if self._reply is None or self.rtt is None:

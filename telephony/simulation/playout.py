@@ -104,6 +104,7 @@ class MediaStats:
     stream_id: str = ""
     encoding: str = ""
     frames_sent: int = 0
+    first_frame_at: float | None = None  # time.monotonic() of the first media frame sent
     bytes_sent: int = 0
     frames_received: int = 0
     bytes_received: int = 0

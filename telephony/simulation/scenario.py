@@ -61,8 +61,8 @@ class Scenario:
     dtmf_at_s: float = 1.0  # after the media stream starts
     reorder_media: bool = False  # swap some adjacent media frames on the socket
     measure_rtt: bool = True
-    # The far party is silent for this long before it hangs up (measured from the stream's
-    # start, so about that), letting every echo of its speech come back before `stop`.
+    # The far party is silent for this long before it hangs up (counted back from its
+    # scheduled hang-up), letting every echo of its speech come back before `stop`.
     quiet_tail_s: float = 0.0
     webhook_faults: WebhookFaults | None = None  # None: the sender's defaults
     # REST faults for commands on this call only (each rule is copied onto the call).

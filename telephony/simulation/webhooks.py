@@ -16,6 +16,7 @@ import logging
 import random
 import time
 import uuid
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ import httpx
 from telephony.simulation.scenario import WebhookFaults
 
 _REORDER_COLLECT_S = 0.05  # how long a reordering lane waits for a batch to shuffle
+_POOLS = 8  # webhook connection pools (see WebhookSender._http)
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ class WebhookSender(abc.ABC):
         self._rng = random.Random(seed)
         self._lanes: dict[str, deque[WebhookEvent]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
-        self._client: httpx.AsyncClient | None = None
+        self._clients: list[httpx.AsyncClient] = []
         self._client_loop: asyncio.AbstractEventLoop | None = None
 
     @abc.abstractmethod
@@ -117,9 +119,9 @@ class WebhookSender(abc.ABC):
         for worker in list(self._workers.values()):
             worker.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = self._clients, []
+        for client in clients:
+            await client.aclose()
 
     async def _drain(self, lane: str) -> None:
         queue = self._lanes[lane]
@@ -205,7 +207,7 @@ class WebhookSender(abc.ABC):
         status: int | None = None
         error: str | None = None
         try:
-            response = await self._http().post(
+            response = await self._http(event.call_id).post(
                 url, content=body, headers=headers, timeout=event.timeout_s or self.timeout_s
             )
             status = response.status_code
@@ -238,13 +240,23 @@ class WebhookSender(abc.ABC):
         self.deliveries.append(delivery)
         return delivery
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self, call_id: str | None) -> httpx.AsyncClient:
+        """The client for `call_id`'s webhooks: one of a few small pools. httpcore's pool
+        looks through every connection it holds (and polls each idle one) whenever a
+        request starts or ends, so one pool of 150 connections made a burst of 150 calls'
+        webhooks cost the simulator more CPU than the server spent answering them, and the
+        load benchmarks measured the simulator. A carrier's senders are many machines."""
         loop = asyncio.get_running_loop()
-        if self._client is not None and self._client_loop is not loop:
-            self._client = None  # its connections belong to a loop that is gone
-        if self._client is None:
+        if self._clients and self._client_loop is not loop:
+            self._clients = []  # their connections belong to a loop that is gone
+        if not self._clients:
             self._client_loop = loop
             # Up to 3 redirects, as Telnyx follows (§2.2); created lazily, on the running loop.
-            limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-            self._client = httpx.AsyncClient(follow_redirects=True, max_redirects=3, limits=limits)
-        return self._client
+            # Idle connections are kept as long as the pool may open them: a wave of webhooks
+            # (every call's call.answered) reuses the last wave's instead of reconnecting.
+            limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+            self._clients = [
+                httpx.AsyncClient(follow_redirects=True, max_redirects=3, limits=limits)
+                for _ in range(_POOLS)
+            ]
+        return self._clients[zlib.crc32((call_id or "").encode()) % _POOLS]

@@ -64,6 +64,9 @@ class SimCall:
     hangup_source: str | None = None
     stream: StreamParams | None = None
     media: Any = None  # the running MediaCaller, if any
+    # time.monotonic() at which the far party will hang up (Carrier.far_end): its quiet
+    # tail is measured back from it.
+    hangs_up_at: float | None = None
     recording: dict[str, Any] | None = None
     transcribing: asyncio.Task[None] | None = None
     speaking: asyncio.Task[None] | None = None

@@ -62,6 +62,9 @@ class SimCall:
     hung_up_by: str | None = None  # "caller", "callee", "api", "twiml"
     sequence: int = 0  # SequenceNumber of the next status callback
     media: Any = None  # the running TwilioMedia, if any
+    # time.monotonic() at which the far party will hang up (Carrier.far_end): its quiet
+    # tail is measured back from it.
+    hangs_up_at: float | None = None
     program: asyncio.Task[None] | None = None  # the TwiML being executed
     recording: dict[str, Any] | None = None
     recordings: list[dict[str, Any]] = field(default_factory=list)
