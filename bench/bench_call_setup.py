@@ -11,6 +11,11 @@ In one process, on SQLite and the in-memory channel layer, echo bridge. Two scop
   answered by tests/fake_telnyx.py over httpx.MockTransport, so the client's own CPU counts),
   then `call.answered` and `streaming.started`, then the media socket as above.
 
+Both scopes also time the tear-down of the same N calls ending at once: each media socket
+gets `stop` and closes (the session saves its figures and ends), and with `--scope call`
+Telnyx's `call.hangup` and `streaming.stopped` follow for every call, as the simulator sends
+them when a caller hangs up.
+
 The figures are the process's CPU (every thread: the event loop and the database thread,
 which share the GIL) and the SQL writes made meanwhile, divided by N. Background work a
 set-up leaves behind (answering, the `media.start` event) is waited for and counted too: it
@@ -37,7 +42,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from nacl.signing import SigningKey
 
@@ -188,11 +193,19 @@ class Webhooks:
         ]
         self.signed = {
             event_type: [self._signed(event_type, leg) for leg in self.legs]
-            for event_type in ("call.initiated", "call.answered", "streaming.started")
+            for event_type in (
+                "call.initiated",
+                "call.answered",
+                "streaming.started",
+                "call.hangup",
+                "streaming.stopped",
+            )
         }
 
     def _signed(self, event_type: str, leg: dict[str, str]) -> tuple[bytes, dict[str, str]]:
         payload = {**leg, "direction": "incoming", "state": "parked", "client_state": None}
+        if event_type == "call.hangup":
+            payload.update(hangup_cause="normal_clearing", hangup_source="caller")
         body = json.dumps(webhook(event_type, payload)).encode()
         return body, sign(SIGNING_KEY, body)
 
@@ -263,10 +276,16 @@ async def _call_ids(hooks: Webhooks) -> list[str]:
     return [found[ccid] for ccid in ccids]
 
 
-async def one_round(
-    n: int, profile: cProfile.Profile | None, scope: str = "media"
-) -> tuple[float, float, float]:
-    """(CPU ms per call, wall ms for the burst, writes per call) for n calls at once."""
+class Round(NamedTuple):
+    cpu_ms: float  # set-up CPU per call
+    wall_ms: float  # the set-up burst, first webhook to the last echo
+    writes: float  # set-up database writes per call
+    teardown_cpu_ms: float
+    teardown_writes: float
+
+
+async def one_round(n: int, profile: cProfile.Profile | None, scope: str = "media") -> Round:
+    """The set-up and tear-down costs of n calls at once."""
     telnyx = FakeTelnyx()
     telnyx_client.install_client(telnyx.client())
     if scope == "call":
@@ -284,9 +303,14 @@ async def one_round(
         profile.disable()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     writes = COUNTER.writes - writes
+    down_writes, down_cpu = COUNTER.writes, time.process_time()
     await asyncio.gather(*(_tear_down(socket) for socket in sockets))
+    if scope == "call":
+        await hooks.post_all("call.hangup")
+        await hooks.post_all("streaming.stopped")
     await tasks.drain()
-    return cpu / n * 1000, wall * 1000, writes / n
+    down_cpu, down_writes = time.process_time() - down_cpu, COUNTER.writes - down_writes
+    return Round(cpu / n * 1000, wall * 1000, writes / n, down_cpu / n * 1000, down_writes / n)
 
 
 async def main() -> None:
@@ -300,12 +324,15 @@ async def main() -> None:
     await one_round(10, None, args.scope)  # warm up: imports, first connections, caches
     profile = cProfile.Profile() if args.profile else None
     results = [await one_round(args.calls, profile, args.scope) for _ in range(args.rounds)]
-    cpu = [r[0] for r in results]
+    cpu = [r.cpu_ms for r in results]
+    down = [r.teardown_cpu_ms for r in results]
     print(
         f"{args.scope} set-up, {args.calls} calls at once, {args.rounds} rounds ({ROOT}):"
         f" set-up CPU {statistics.median(cpu):.2f} ms/call (median; min {min(cpu):.2f}),"
-        f" burst {statistics.median(r[1] for r in results):.0f} ms,"
-        f" {statistics.median(r[2] for r in results):.1f} database writes/call"
+        f" burst {statistics.median(r.wall_ms for r in results):.0f} ms,"
+        f" {statistics.median(r.writes for r in results):.1f} database writes/call;"
+        f" tear-down CPU {statistics.median(down):.2f} ms/call (median; min {min(down):.2f}),"
+        f" {statistics.median(r.teardown_writes for r in results):.1f} writes/call"
     )
     if profile is not None:
         pstats.Stats(profile).sort_stats("tottime").print_stats(25)

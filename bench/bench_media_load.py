@@ -9,6 +9,8 @@ echo of its speech has time to come back). Reported per N:
 - lost: speech frames sent by the caller whose echo never came back;
 - rtt p50/p99: caller frame out -> the same audio back, over every frame of every call;
 - max gap: the largest gap in what the callers heard;
+- media began: how long after the answer each caller's first audio went out (the stream's
+  set-up: the answer's webhooks and command, `streaming_start`, the media socket), p50/p99/max;
 - CPU ms/call/s: the server's CPU (all threads, user + system) per call-second, over the whole
   run including call set-up and tear-down, and "steady" while all N calls are streaming;
 - server CPU and gen CPU: the server's and this load generator's CPU, in % of one core. The
@@ -133,6 +135,38 @@ async def steady_cpu(workers: list[Worker], start: float, end: float, n: int) ->
     return (server_cpu(workers) - cpu) / (time.monotonic() - began) / n * 1000
 
 
+SERVER_COUNTERS = (
+    "frames_in",
+    "frames_out",
+    "frames_shed",
+    "frames_early",
+    "frames_late",
+    "frames_missing",
+    "underruns",
+)
+
+
+def server_counters(database: str, since: float) -> str:
+    """What the server itself recorded for the calls of one level (SQLite only): where frames
+    the callers missed went (shed by the pacer, dropped as early, late or missing on the way
+    in) and the pacer's underruns, summed over the level's calls."""
+    if not database.startswith("sqlite:///"):
+        return ""
+    import datetime as dt
+    import sqlite3
+
+    started = dt.datetime.fromtimestamp(since, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    with sqlite3.connect(database.removeprefix("sqlite:///")) as db:
+        columns = ", ".join(f"SUM({c})" for c in SERVER_COUNTERS)  # constants, not input
+        sums = db.execute(
+            f"SELECT {columns} FROM calls_call WHERE created_at >= ?",  # noqa: S608
+            (started,),
+        ).fetchone()
+    return "        server: " + ", ".join(
+        f"{name} {value or 0}" for name, value in zip(SERVER_COUNTERS, sums, strict=True)
+    )
+
+
 def summarize(
     n: int, calls: list, cpu: float, gen_cpu: float, span: float, steady: float | None, name: str
 ) -> str:
@@ -153,7 +187,23 @@ def summarize(
         f"{name:<7} {n:>5} {failed:>6} {sent:>9} {lost:>6} {p50:>8.1f} {p99:>8.1f} {gap:>8.0f}"
         f" {cpu / n / span * 1000:>13.1f} {steady_text:>6}"
         f" {cpu / span * 100:>9.0f}% {gen_cpu / span * 100:>7.0f}%"
-    )
+    ) + media_began(calls)
+
+
+def media_began(calls: list) -> str:
+    """The far party's talk clock starts at the answer (`hangs_up_at` is `duration_s` after
+    it); its first media frame goes out once the stream is up."""
+    delays = [
+        (report.first_frame_at - (call.hangs_up_at - call.scenario.duration_s)) * 1000
+        for call in calls
+        if call.hangs_up_at is not None
+        for report in call.media_reports[:1]
+        if report.first_frame_at is not None
+    ]
+    if not delays:
+        return ""
+    p50, p99 = percentile(delays, 50) or 0, percentile(delays, 99) or 0
+    return f"\n        media began after the answer: p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {max(delays):.0f} ms"
 
 
 async def run_level(
@@ -256,10 +306,13 @@ async def main() -> None:
                 print(HEADER)
                 for n in (int(x) for x in args.levels.split(",")):
                     for each in played[args.carrier]:
+                        since = time.time() - 1
                         line = await run_level(
                             each, workers, n, args.arrival_rate, args.duration, cpus
                         )
                         print(line, flush=True)
+                        if counters := server_counters(env["DATABASE_URL"], since):
+                            print(counters, flush=True)
                         await asyncio.sleep(2)
             finally:
                 for worker in workers:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 
+import httpx
 from asgiref.typing import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
 from django.core.asgi import get_asgi_application
 
@@ -42,6 +44,11 @@ def _prepare_worker() -> None:
     # The URLconf (and the admin it imports) loads on the first request otherwise: the first
     # webhook of a fresh worker would hold up every stream for tens of milliseconds.
     get_resolver().url_patterns  # noqa: B018
+    # httpx loads httpcore when its first client is made, and anyio its asyncio backend on
+    # the first connection: a fresh worker's first carrier command (the first call's answer)
+    # would import them, about 0.2 s of CPU with a burst of calls setting up around it.
+    httpx.AsyncHTTPTransport()
+    importlib.import_module("anyio._backends._asyncio")  # what anyio imports on first use
     # Django, the apps and their modules are hundreds of thousands of objects that live as
     # long as the process. Freezing them keeps them out of the cyclic collector, whose full
     # collections would otherwise walk them all: a 40 ms pause mid-call at 150 calls.
