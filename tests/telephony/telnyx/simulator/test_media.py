@@ -4,6 +4,7 @@ import asyncio
 import base64
 import itertools
 import statistics
+import time
 
 import numpy as np
 import pytest
@@ -276,6 +277,27 @@ async def test_with_a_quiet_tail_every_echo_is_back_before_the_stop(echo_server)
     assert media.rtt.tracked > 10
     assert media.stats.echoes_missing == 0
     assert len(media.stats.rtt_ms) == media.rtt.tracked
+
+
+async def test_a_stream_that_starts_late_still_goes_quiet_before_the_far_party_hangs_up(
+    echo_server,
+):
+    # The carrier hangs up duration_s after the answer; this stream starts 4 s into a 5 s
+    # call (a busy server), so counted from its own start its tail would come after the end.
+    media, _ = caller_for(echo_server.url, Scenario(duration_s=5.0, quiet_tail_s=0.5))
+    media.call.hangs_up_at = time.monotonic() + 1.0
+    task = await running(media)
+    await asyncio.sleep(1.0)
+    await media.stop()
+    await task
+
+    silence = base64.b64encode(get_codec("PCMU").silence(160)).decode()
+    payloads = [f["media"]["payload"] for f in echo_server.of("media")]
+    assert len(payloads) >= 40
+    assert silence not in payloads[:20]  # speech at first
+    assert set(payloads[-20:]) == {silence}  # the last 0.4 s before the hang-up is quiet
+    assert media.stats.echoes_missing == 0
+    assert media.stats.first_frame_at is not None
 
 
 async def test_echoes_that_never_come_back_are_counted_missing(echo_server):
