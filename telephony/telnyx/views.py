@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from phonebridge.lean import prepare_connection
 from telephony import metrics
 from telephony.log_context import call_context
 from telephony.telnyx.handlers import Outcome, record_event
@@ -89,6 +90,7 @@ async def _handle(request: HttpRequest) -> tuple[HttpResponse, str]:
 
 
 def _record(event: WebhookEvent) -> Outcome:
+    prepare_connection()  # served by LeanASGIHandler: no request signals do it
     try:
         return record_event(event, reserve_room=True)
     except DatabaseError:

@@ -6,15 +6,19 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import time
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.handlers.base import BaseHandler
+from django.core.signals import request_finished, request_started
+from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
-from phonebridge.lean import LeanASGIHandler
+from phonebridge.lean import LeanASGIHandler, prepare_connection
+from telephony.telnyx import views
 from tests.framework_pins import Pins, drift
 
 # Django closes stale connections when a request starts and ends, on the sync thread.
@@ -99,6 +103,76 @@ async def test_a_follow_up_outliving_its_request_can_still_reach_the_database_th
     assert await follow_ups[0] == sync_threads[0]
 
 
+async def test_a_request_sends_no_request_signals(probe_urls):
+    heard: list[str] = []
+
+    def started(**kwargs: Any) -> None:
+        heard.append("started")
+
+    def finished(**kwargs: Any) -> None:
+        heard.append("finished")
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    try:
+        sent = await get(LeanASGIHandler(), "/probe")
+    finally:
+        request_started.disconnect(started)
+        request_finished.disconnect(finished)
+    assert sent[0]["status"] == 200
+    assert b'"ok": true' in sent[1]["body"]
+    assert heard == []  # each would be a hop to the sync thread and back
+
+
+async def test_a_client_that_goes_away_does_not_cancel_the_view(probe_urls):
+    # Django's own handler cancels the view; a webhook is better stored (its retry is then a
+    # duplicate) than cut off halfway.
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/probe",
+        "raw_path": b"/probe",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    messages = iter(
+        [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}]
+    )
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await LeanASGIHandler()(scope, receive, send)
+    assert len(sync_threads) == 1
+    assert sent[0]["status"] == 200
+
+
+def test_prepare_connection_closes_a_connection_that_outlived_its_max_age():
+    connection.ensure_connection()
+    assert connection.connection is not None
+    connection.close_at = time.monotonic() - 1  # CONN_MAX_AGE is over
+    prepare_connection()
+    assert connection.connection is None
+
+
+def test_the_webhook_view_prepares_its_connection_in_its_own_hop(monkeypatch):
+    prepared: list[int] = []
+    monkeypatch.setattr(views, "prepare_connection", lambda: prepared.append(threading.get_ident()))
+    monkeypatch.setattr(views, "record_event", lambda event, reserve_room: "outcome")
+    assert views._record(object()) == "outcome"  # type: ignore[arg-type]
+    assert prepared == [threading.get_ident()]
+
+
 async def test_it_refuses_anything_but_http():
     with pytest.raises(ValueError, match="HTTP only"):
         await LeanASGIHandler()({"type": "websocket"}, None, None)
@@ -112,8 +186,17 @@ DJANGO_PINS: Pins = {
     "django.core.handlers.asgi.ASGIHandler.__call__": ("5.2.19", "f756809e9c9308dcccb78a301fccf09196e80cdc4745690f80384d09b69dd102"),
     # Calls load_middleware(is_async=True), which the handler replaces.
     "django.core.handlers.asgi.ASGIHandler.__init__": ("5.2.19", "41379d4f4b69f900b62a201a442d0721c965e26906a6a64f11c8b846bf3b3a38"),
-    # Called directly by the copied __call__.
+    # Replaced: the same steps without the request signals and the disconnect watch.
     "django.core.handlers.asgi.ASGIHandler.handle": ("5.2.19", "98faeb5bef800331e6a8002fbc96b30e4122a23438ae45a047190a531ea11323"),
+    # The steps the replacement still calls.
+    "django.core.handlers.asgi.ASGIHandler.read_body": ("5.2.19", "cf4aa904631d5410206f1a6b12ef0c74e99e4bd7313232c8e61f7a09a66a95e1"),
+    "django.core.handlers.asgi.ASGIHandler.create_request": ("5.2.19", "5eae59c6696013ffad47c3c05da5820dc7e17b2a3c8a09f59e12fd9bede5dc4f"),
+    "django.core.handlers.asgi.ASGIHandler.run_get_response": ("5.2.19", "0234ea5fe09a577785a5f895752910cbb439f5e28ebb53bdd27247251c00e6ef"),
+    "django.core.handlers.asgi.ASGIHandler.send_response": ("5.2.19", "77eda2b08689b44ee277c936092bde02e50f84727f7398480a127e7e9e1dad06"),
+    "django.core.handlers.asgi.get_script_prefix": ("5.2.19", "bd6e761a557ee4c5968d5feec8825b21e7aef610e237f09c4aea9b952a0ff027"),
+    # What request_started's receivers do, which prepare_connection() does instead.
+    "django.db.close_old_connections": ("5.2.19", "c352dd45e8333c97d83fb0905f187e31475cb3d8bb9308611077febb6e21deb6"),
+    "django.db.reset_queries": ("5.2.19", "9989bcde56b2f76a5f82e3e24bccd1808759ca6ae72b501470e171628f1fe712"),
     # Replaced by what it builds for an empty MIDDLEWARE.
     "django.core.handlers.base.BaseHandler.load_middleware": ("5.2.19", "a1fb7ee5f8586195da2174d1bbc2bbfc7ca19b9d26ea66412cb434f45bf6d467"),
     # Reads the middleware chain the replacement builds.
@@ -129,7 +212,7 @@ def test_the_django_internals_lean_handler_relies_on_are_still_the_reviewed_ones
     problem = drift(
         dotted,
         DJANGO_PINS[dotted],
-        override="LeanASGIHandler.__call__ and .load_middleware (phonebridge/lean.py)",
+        override="LeanASGIHandler and prepare_connection (phonebridge/lean.py)",
         pins_file="DJANGO_PINS in tests/phonebridge/test_lean.py",
     )
     assert problem is None, problem
