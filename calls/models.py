@@ -621,7 +621,7 @@ class CallEvent(models.Model):
         cls, call_id: uuid.UUID, *, source: str, type: str, payload: dict[str, Any]
     ) -> CallEvent:
         """Record something phonebridge itself saw (a media event, a bridge step, ...) now."""
-        return cls.objects.create(
+        event = cls(
             call_id=call_id,
             event_id=f"{source}:{uuid.uuid4()}",
             source=source,
@@ -629,6 +629,8 @@ class CallEvent(models.Model):
             occurred_at=timezone.now(),
             payload=payload,
         )
+        sql.create(event)
+        return event
 
 
 class CarrierCommand(models.Model):

@@ -59,6 +59,10 @@ class Unless:
     value: object
     otherwise: object = None
 
+    def __post_init__(self) -> None:
+        if self.equals is None:  # `column = NULL` is never true in SQL
+            raise ValueError("Unless compares with a value; None would never match")
+
 
 Assignment = Once | AtMost | Unless
 
@@ -259,6 +263,39 @@ def _insert_sql(model: type[models.Model], vendor: str, names: tuple[str, ...], 
     row = "(" + ", ".join(["%s"] * len(names)) + ")"
     table = quote(model._meta.db_table)
     return f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * count)}"  # noqa: S608
+
+
+def create(obj: models.Model) -> None:
+    """INSERT `obj`, as `save(force_insert=True)` does for our models, and read back an
+    automatic primary key. It sends no pre_save/post_save signals: nothing listens for these
+    models' (a receiver added for them would have to be called here too)."""
+    model = type(obj)
+    pk = model._meta.pk
+    assert pk is not None
+    returning = obj.pk is None and pk.db_returning
+    fields = [f for f in model._meta.concrete_fields if not (returning and f is pk)]
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    names = tuple(f.name for f in fields)
+    sql = _create_sql(model, connection.vendor, names, returning)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if returning:
+            if connection.features.can_return_columns_from_insert:
+                obj.pk = cursor.fetchone()[0]
+            else:
+                obj.pk = connection.ops.last_insert_id(cursor, model._meta.db_table, pk.column)
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+@functools.cache
+def _create_sql(
+    model: type[models.Model], vendor: str, names: tuple[str, ...], returning: bool
+) -> str:
+    sql = _insert_sql(model, vendor, names, 1)
+    if returning and connection.features.can_return_columns_from_insert:
+        sql += f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"  # type: ignore[union-attr]
+    return sql
 
 
 @functools.cache

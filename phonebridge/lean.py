@@ -19,8 +19,8 @@ thread and back, or watch for the client going away in a second task: three thre
 two tasks per webhook, about half a millisecond of CPU, which a burst of 150 calls (five
 webhooks each) pays on the event loop that carries every call's audio. The signals' receivers
 are Django's connection upkeep (close a connection that failed or outlived CONN_MAX_AGE) and
-the DEBUG query log's reset: the view does both itself, in its own hop, on the thread whose
-connection it uses (`prepare_connection`). A client that goes away does not cancel the view:
+the DEBUG query log's reset: the view sends request_started itself, in its own hop, on the
+thread whose connection it uses (`prepare_connection`). A client that goes away does not cancel the view:
 Telnyx will deliver the event again, and storing it first is what makes that a duplicate.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
-from django.db import close_old_connections, reset_queries
+from django.db import connections, reset_queries
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.urls import set_script_prefix
@@ -86,7 +86,12 @@ def route_paths(paths: tuple[str, ...], lean_app: Any, app: Any) -> Any:
 
 
 def prepare_connection() -> None:
-    """What Django's request_started receivers do, for a view served by LeanASGIHandler: run
-    it in the sync code's thread before the view uses that thread's database connection."""
+    """For a view served by LeanASGIHandler, what request_started's receivers would do, run in
+    the sync code's thread (in the hop the view makes anyway) before it uses that thread's
+    connection: reset the DEBUG query log, and close a connection that failed or outlived
+    CONN_MAX_AGE, as django.db.close_old_connections does. A connection inside a transaction
+    (a test's) is left alone: closing it would break the transaction under its owner."""
     reset_queries()
-    close_old_connections()
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from asgiref.sync import sync_to_async
 from django.db import DatabaseError
 from django.utils import timezone
 
+from calls import sql
 from calls.models import Call, CarrierCommand
 from calls.redaction import redact
 
@@ -72,7 +74,7 @@ class Command:
         row = None
         if logged:
             try:
-                row = await CarrierCommand.objects.acreate(
+                row = CarrierCommand(
                     call=call,
                     carrier=carrier,
                     name=name,
@@ -82,6 +84,7 @@ class Command:
                     # The stream URL's token (in a body or inline TwiML) is never stored.
                     request_body=redact(request_body),
                 )
+                await sync_to_async(sql.create)(row)  # written out: every call's answer
             except DatabaseError:
                 # The command matters more than its log line: send it even if the log is down.
                 logger.exception("%s: could not log the command", name)
@@ -110,7 +113,8 @@ class Command:
             row.error_detail = error.detail or str(error)
         try:
             # Only the outcome's columns: the request body was written with the row.
-            await row.asave(update_fields=OUTCOME_FIELDS)
+            outcome = {name: getattr(row, name) for name in OUTCOME_FIELDS}
+            await sync_to_async(sql.update)(CarrierCommand, row.pk, outcome)
         except DatabaseError:
             logger.exception("%s: could not log the command's outcome", row.name)
 

@@ -226,7 +226,7 @@ def _create_call(event: WebhookEvent) -> Found:
     token = None
     if event.event_type == "call.initiated" and direction == Call.Direction.INBOUND:
         token = call.issue_media_token(ttl_seconds=settings.MEDIA_TOKEN_TTL)
-    call.save(force_insert=True)
+    sql.create(call)
     return Found(call, True, True, token)
 
 

@@ -194,7 +194,7 @@ DJANGO_PINS: Pins = {
     "django.core.handlers.asgi.ASGIHandler.run_get_response": ("5.2.19", "0234ea5fe09a577785a5f895752910cbb439f5e28ebb53bdd27247251c00e6ef"),
     "django.core.handlers.asgi.ASGIHandler.send_response": ("5.2.19", "77eda2b08689b44ee277c936092bde02e50f84727f7398480a127e7e9e1dad06"),
     "django.core.handlers.asgi.get_script_prefix": ("5.2.19", "bd6e761a557ee4c5968d5feec8825b21e7aef610e237f09c4aea9b952a0ff027"),
-    # What request_started's receivers do, which prepare_connection() does instead.
+    # request_started's receivers, which prepare_connection() runs in the view's own hop.
     "django.db.close_old_connections": ("5.2.19", "c352dd45e8333c97d83fb0905f187e31475cb3d8bb9308611077febb6e21deb6"),
     "django.db.reset_queries": ("5.2.19", "9989bcde56b2f76a5f82e3e24bccd1808759ca6ae72b501470e171628f1fe712"),
     # Replaced by what it builds for an empty MIDDLEWARE.

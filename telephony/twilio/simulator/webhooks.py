@@ -102,7 +102,7 @@ class TwilioWebhookSender(WebhookSender):
         target, body, headers = self.signed(url, event.payload, method=event.method, fault=fault)
         started = time.monotonic()
         try:
-            response = await self._http().request(
+            response = await self._http(event.call_id).request(
                 event.method,
                 target,
                 content=body or None,
