@@ -21,6 +21,8 @@ echo of its speech has time to come back). Reported per N:
     uv run python bench/bench_media_load.py --levels 150 --cpus 0,1   # server, generator pinned
     uv run python bench/bench_media_load.py --workers 2 --levels 50,100,150
     uv run python bench/bench_media_load.py --carrier both --levels 25,50   # Telnyx vs Twilio
+    git worktree add /tmp/before <commit>   # the same load against an older server:
+    uv run python bench/bench_media_load.py --levels 150 --server-tree /tmp/before
 
 --carrier twilio plays Twilio instead (signed voice webhook, <Connect><Stream>, Twilio's media
 messages); --carrier both runs each level once per carrier against the same worker, so the
@@ -243,6 +245,13 @@ async def main() -> None:
         help="'S,G': the workers on CPU S and this load generator on CPU G (e.g. 0,1)",
     )
     parser.add_argument("--carrier", choices=("telnyx", "twilio", "both"), default="telnyx")
+    parser.add_argument(
+        "--server-tree",
+        type=Path,
+        default=ROOT,
+        help="run the server from this checkout (e.g. a git worktree of an older commit), "
+        "against this tree's load generator",
+    )
     args = parser.parse_args()
     if args.carrier != "telnyx" and args.workers != 1:
         parser.error("--carrier twilio and both need --workers 1 (see the module docstring)")
@@ -271,7 +280,7 @@ async def main() -> None:
                 pg = stack.enter_context(postgres_server())
                 redis = stack.enter_context(redis_server())
                 env.update(DATABASE_URL=pg.url, REDIS_URL=redis.url)
-            manage(env, "migrate", "-v0")
+            manage(env, "migrate", "-v0", tree=args.server_tree)
             ports = [free_port() for _ in range(args.workers)]
             # With two workers each one's media URLs name the other (see test_two_workers).
             workers = [
@@ -280,6 +289,7 @@ async def main() -> None:
                     port,
                     {**env, "PUBLIC_HOST": f"127.0.0.1:{ports[(i + 1) % len(ports)]}"},
                     server=args.server,
+                    tree=args.server_tree,
                 ).start()
                 for i, port in enumerate(ports)
             ]
@@ -294,7 +304,8 @@ async def main() -> None:
                 )
                 played = {"telnyx": [carrier], "twilio": [twilio], "both": [carrier, twilio]}
                 print(
-                    f"phonebridge: {args.workers} {args.server} worker(s), echo bridge, PCMU;"
+                    f"phonebridge ({args.server_tree}): {args.workers} {args.server} worker(s),"
+                    " echo bridge, PCMU;"
                     f" {args.arrival_rate:g} new calls/s, {args.duration:g} s of speech each;"
                     f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
                     + (

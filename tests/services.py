@@ -181,6 +181,7 @@ class Worker:
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     server: str = "uvicorn"
+    tree: Path = ROOT  # the checkout it runs (a benchmark may run an older commit's)
 
     @property
     def host(self) -> str:
@@ -217,7 +218,7 @@ class Worker:
             ]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                command, cwd=self.tree, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -274,10 +275,10 @@ def worker_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def manage(env: dict[str, str], *args: str) -> str:
+def manage(env: dict[str, str], *args: str, tree: Path = ROOT) -> str:
     result = subprocess.run(
         [sys.executable, "manage.py", *args],
-        cwd=ROOT,
+        cwd=tree,
         env=env,
         capture_output=True,
         text=True,
