@@ -309,6 +309,12 @@ class Call(models.Model):
         # The stream is a fork of the call: the call itself goes on, so the status stays.
         self._record_once(streaming_stopped_at=at)
 
+    def restarted_stream_since(self, at: datetime) -> bool:
+        """Whether a new stream replaced the call's stream at or after `at`."""
+        return CallEvent.objects.filter(
+            call_id=self.pk, type="media.restarted", occurred_at__gte=at
+        ).exists()
+
     def mark_ended(
         self,
         *,

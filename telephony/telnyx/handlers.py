@@ -277,10 +277,12 @@ def on_streaming_started(ctx: Context) -> None:
 def on_streaming_stopped(ctx: Context) -> None:
     call, stopped_at = ctx.call, ctx.event.occurred_at
     call.mark_streaming_stopped(at=stopped_at)
-    restarted = CallEvent.objects.filter(
-        call=call, type="media.restarted", occurred_at__gte=stopped_at
-    )
-    if restarted.exists():
+    if not call.is_live:
+        # The usual end: the hangup came first and its streams end with it. There is no newer
+        # stream to protect and nothing to recover, so no need to look for a restart.
+        ctx.later(notify_stream, call_id=call.pk, action="stop")
+        return
+    if call.restarted_stream_since(stopped_at):
         return  # about a stream since replaced: the new one must not be told to stop
     ctx.later(notify_stream, call_id=call.pk, action="stop")
     if call.status in (Call.Status.ANSWERED, Call.Status.STREAMING):
