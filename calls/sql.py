@@ -89,7 +89,7 @@ def update(
     params: list[Any] = []
     for name, value in values.items():
         params.extend(_assignment_params(model, name, value))
-    params.append(_field(model, model._meta.pk.name).get_db_prep_value(pk, connection))  # type: ignore[union-attr]
+    params.append(_field(model, model._meta.pk.name).get_db_prep_value(pk, connection))
     for name, options in within.items():
         field = _field(model, name)
         params.extend(field.get_db_prep_value(option, connection) for option in options)
@@ -121,7 +121,7 @@ def _update_sql(
         f"{quote(_field(model, name).column)} = {_assignment_sql(model, name, shape)}"
         for name, shape in assignments
     )
-    where = [f"{quote(model._meta.pk.column)} = %s"]  # type: ignore[union-attr]
+    where = [f"{quote(model._meta.pk.column)} = %s"]
     where += [
         f"{quote(_field(model, name).column)} IN ({', '.join(['%s'] * count)})"
         for name, count in within
@@ -218,7 +218,7 @@ def get(model: type[M], name: str, value: object) -> M | None:
     with db.cursor() as cursor:
         cursor.execute(sql, [field.get_db_prep_value(value, db)])
         row = cursor.fetchone()
-    return None if row is None else reader.build(row, db)  # type: ignore[no-any-return]
+    return None if row is None else reader.build(row, db)
 
 
 def exists(model: type[models.Model], name: str, value: object) -> bool:
@@ -272,7 +272,7 @@ def create(obj: models.Model) -> None:
     model = type(obj)
     pk = model._meta.pk
     assert pk is not None
-    returning = obj.pk is None and pk.db_returning
+    returning = obj.pk is None and bool(getattr(pk, "db_returning", False))  # AutoFields
     fields = [f for f in model._meta.concrete_fields if not (returning and f is pk)]
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     names = tuple(f.name for f in fields)
@@ -294,7 +294,9 @@ def _create_sql(
 ) -> str:
     sql = _insert_sql(model, vendor, names, 1)
     if returning and connection.features.can_return_columns_from_insert:
-        sql += f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"  # type: ignore[union-attr]
+        pk = model._meta.pk
+        assert pk is not None
+        sql += f" RETURNING {connection.ops.quote_name(pk.column)}"
     return sql
 
 

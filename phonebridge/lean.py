@@ -60,6 +60,7 @@ class LeanASGIHandler(ASGIHandler):
             request, response = self.create_request(scope, body_file)
             if request is not None:
                 response = await self.run_get_response(request)
+            assert response is not None  # create_request gives a request or a response
             await self.send_response(response, send)
         finally:
             body_file.close()

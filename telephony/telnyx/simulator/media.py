@@ -51,6 +51,8 @@ class TelnyxEarWire:
 
 
 class MediaCaller(FarPartyMedia):
+    call: SimCall
+
     def __init__(
         self,
         call: SimCall,

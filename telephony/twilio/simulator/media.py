@@ -55,6 +55,8 @@ class TwilioEarWire:
 
 
 class TwilioMedia(FarPartyMedia):
+    call: SimCall
+
     def __init__(
         self,
         call: SimCall,
