@@ -46,8 +46,8 @@ async def probe(request: HttpRequest) -> JsonResponse:
 urlpatterns = [path("probe", probe)]
 
 
-async def get(app: Any, path: str) -> list[dict[str, Any]]:
-    scope = {
+def get_scope(path: str) -> dict[str, Any]:
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -61,6 +61,10 @@ async def get(app: Any, path: str) -> list[dict[str, Any]]:
         "client": ("127.0.0.1", 5000),
         "server": ("testserver", 80),
     }
+
+
+async def get(app: Any, path: str) -> list[dict[str, Any]]:
+    scope = get_scope(path)
     sent: list[dict[str, Any]] = []
     body_sent = False
     never = asyncio.Event()
@@ -127,20 +131,6 @@ async def test_a_request_sends_no_request_signals(probe_urls):
 async def test_a_client_that_goes_away_does_not_cancel_the_view(probe_urls):
     # Django's own handler cancels the view; a webhook is better stored (its retry is then a
     # duplicate) than cut off halfway.
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/probe",
-        "raw_path": b"/probe",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
     messages = iter(
         [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}]
     )
@@ -152,7 +142,7 @@ async def test_a_client_that_goes_away_does_not_cancel_the_view(probe_urls):
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await LeanASGIHandler()(scope, receive, send)
+    await LeanASGIHandler()(get_scope("/probe"), receive, send)
     assert len(sync_threads) == 1
     assert sent[0]["status"] == 200
 
