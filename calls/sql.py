@@ -182,7 +182,9 @@ class _Reader:
         self.model = model
         self.attnames = [f.attname for f in fields]
         columns = ", ".join(quote(f.column) for f in fields)
-        self.select = f"SELECT {columns} FROM {quote(table)} WHERE "  # noqa: S608
+        select = f"SELECT {columns} FROM {quote(table)} WHERE "  # noqa: S608
+        # One statement per column looked up by, written once.
+        self.select_by = {f.name: f"{select}{quote(f.column)} = %s LIMIT 1" for f in fields}
         # What SQLCompiler.get_converters() finds for each column: the backend's converters
         # (SQLite's text datetimes, UUIDs, booleans) and the field's own from_db_value.
         self.converters: list[tuple[int, list[Converter], Any]] = []
@@ -214,9 +216,8 @@ def get(model: type[M], name: str, value: object) -> M | None:
     db = connections[DEFAULT_DB_ALIAS]  # this thread's connection
     readers = _readers.setdefault(db, {})
     reader = readers.get(model) or readers.setdefault(model, _Reader(model, db))
-    sql = f"{reader.select}{db.ops.quote_name(field.column)} = %s LIMIT 1"
     with db.cursor() as cursor:
-        cursor.execute(sql, [field.get_db_prep_value(value, db)])
+        cursor.execute(reader.select_by[field.name], [field.get_db_prep_value(value, db)])
         row = cursor.fetchone()
     return None if row is None else reader.build(row, db)
 

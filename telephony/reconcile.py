@@ -19,6 +19,7 @@ import asyncio
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +30,7 @@ from django.utils import timezone
 from calls.models import Call, CallEvent
 from telephony import actions
 from telephony.carrier import CallState, CarrierError, carrier_for
+from telephony.control import notify_stream
 from telephony.log_context import call_context
 from telephony.media.recording import recover as recover_recording
 from telephony.tasks import call_control
@@ -157,10 +159,32 @@ MAX_STREAM_RESTARTS = 3
 LOST_STREAM_ENDS = ("socket closed", "media consumer failed", "stop requested")
 
 
+# A webhook handler's Context.later: schedule a follow-up with its keyword arguments.
+Later = Callable[..., None]
+
+
 @dataclass(frozen=True)
 class _StreamEnd:
     settled: bool  # nothing more will be learnt by waiting
     lost: str = ""  # why the stream counts as lost, or "" when there is nothing to do
+
+
+def stream_stopped(call: Call, stopped_at: datetime, later: Later) -> None:
+    """What either carrier's "stream stopped" webhook schedules (with `later`, the handler's
+    follow-ups), once the handler has recorded the stop on `call`."""
+    if not call.is_live:
+        # The usual end: the hangup came first and its streams end with it. There is no newer
+        # stream to protect and nothing to recover, so no need to look for a restart.
+        later(notify_stream, call_id=call.pk, action="stop")
+        return
+    if call.restarted_stream_since(stopped_at):
+        return  # about a stream since replaced: the new one must not be told to stop
+    later(notify_stream, call_id=call.pk, action="stop")
+    if call.status in (Call.Status.ANSWERED, Call.Status.STREAMING):
+        # The call goes on without a stream: unless its media session ended normally (or the
+        # hangup is on its way), the caller is in silence. A worker that died mid-call is
+        # the usual cause; answer within seconds, not at the next reconciliation.
+        later(recover_stream, call_id=call.pk, stopped_at=stopped_at)
 
 
 @call_control
@@ -193,15 +217,13 @@ def _stream_end(call_id: uuid.UUID, stopped_at: datetime) -> _StreamEnd:
     call = Call.objects.get(pk=call_id)
     if call.status not in (Call.Status.ANSWERED, Call.Status.STREAMING):
         return _StreamEnd(settled=True)  # over, or never had a stream to lose
-    events = CallEvent.objects.filter(call_id=call_id)
-    if events.filter(type="media.restarted", occurred_at__gte=stopped_at).exists():
+    if call.restarted_stream_since(stopped_at):
         return _StreamEnd(settled=True)  # about a stream that has since been replaced
     claimed = call.media_token_used_at
     if claimed is None:
         return _StreamEnd(settled=True, lost="media stream stopped before a socket reached us")
-    end = (
-        events.filter(type="media.stop", received_at__gte=claimed).order_by("-received_at").first()
-    )
+    events = CallEvent.objects.filter(call_id=call_id, type="media.stop", received_at__gte=claimed)
+    end = events.order_by("-received_at").first()
     if end is None:
         # Not recorded yet, or never will be: the worker that held the socket died.
         return _StreamEnd(settled=False, lost="media stream lost: its session never ended")

@@ -277,19 +277,7 @@ def on_streaming_started(ctx: Context) -> None:
 def on_streaming_stopped(ctx: Context) -> None:
     call, stopped_at = ctx.call, ctx.event.occurred_at
     call.mark_streaming_stopped(at=stopped_at)
-    if not call.is_live:
-        # The usual end: the hangup came first and its streams end with it. There is no newer
-        # stream to protect and nothing to recover, so no need to look for a restart.
-        ctx.later(notify_stream, call_id=call.pk, action="stop")
-        return
-    if call.restarted_stream_since(stopped_at):
-        return  # about a stream since replaced: the new one must not be told to stop
-    ctx.later(notify_stream, call_id=call.pk, action="stop")
-    if call.status in (Call.Status.ANSWERED, Call.Status.STREAMING):
-        # The call goes on without a stream: unless its media session ended normally (or the
-        # hangup is on its way), the caller is in silence. A worker that died mid-call is
-        # the usual cause; answer within seconds, not at the next reconciliation.
-        ctx.later(reconcile.recover_stream, call_id=call.pk, stopped_at=stopped_at)
+    reconcile.stream_stopped(call, stopped_at, ctx.later)
 
 
 def on_streaming_failed(ctx: Context) -> None:

@@ -169,15 +169,7 @@ def on_stream_started(ctx: Context) -> None:
 def on_stream_stopped(ctx: Context) -> None:
     call, stopped_at = ctx.call, ctx.event.occurred_at
     call.mark_streaming_stopped(at=stopped_at)
-    if not call.is_live:  # ended with the call (see the Telnyx handler)
-        ctx.later(notify_stream, call_id=call.pk, action="stop")
-        return
-    if call.restarted_stream_since(stopped_at):
-        return  # about a stream since replaced
-    ctx.later(notify_stream, call_id=call.pk, action="stop")
-    if call.status in (Call.Status.ANSWERED, Call.Status.STREAMING):
-        # The caller may be in silence (a worker died mid-call): recover within seconds.
-        ctx.later(reconcile.recover_stream, call_id=call.pk, stopped_at=stopped_at)
+    reconcile.stream_stopped(call, stopped_at, ctx.later)
 
 
 def on_stream_error(ctx: Context) -> None:
