@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 
+from calls.models import Call
 from tests.calls.conftest import staff
 from tests.services import require_binary
 
@@ -80,6 +81,16 @@ def page(browser, live_asgi):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def wait_for_call(page, **lookup) -> Call:
+    """The call matching `lookup` once its first webhook has given it a carrier id (10 s)."""
+    for _ in range(100):
+        call = Call.objects.filter(**lookup).first()
+        if call is not None and call.call_control_id:
+            return call
+        page.wait_for_timeout(100)
+    raise AssertionError(f"no call {lookup}")
 
 
 def log_in(page, user: User, password: str = "pw") -> None:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 
 from calls.models import Call
-from tests.browser.conftest import log_in
-from tests.browser.test_simulated_calls import wait_for_call
+from tests.browser.conftest import log_in, wait_for_call
 from tests.calls.conftest import staff
 
 pytestmark = [pytest.mark.browser]

@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 
 from calls.models import Call
-from tests.browser.conftest import TWILIO_NUMBER, log_in
+from tests.browser.conftest import TWILIO_NUMBER, log_in, wait_for_call
 
 pytestmark = [pytest.mark.browser]
 
@@ -31,15 +31,6 @@ OUR_NUMBER = {"telnyx": "+15550001111", "twilio": TWILIO_NUMBER}
 def simulator(carrier: str) -> ModuleType:
     """The carrier's embedded simulator adapter (telephony.<carrier>.embedded)."""
     return importlib.import_module(f"telephony.{carrier}.embedded")
-
-
-def wait_for_call(page, **lookup) -> Call:
-    for _ in range(100):
-        call = Call.objects.filter(**lookup).first()
-        if call is not None and call.call_control_id:
-            return call
-        page.wait_for_timeout(100)
-    raise AssertionError(f"no call {lookup}")
 
 
 def test_a_simulated_call_comes_and_goes_on_the_open_list_and_tells_its_story(

@@ -9,19 +9,10 @@ import pytest
 
 from calls.models import Call
 from telephony.twilio import embedded
-from tests.browser.conftest import TWILIO_NUMBER, log_in
+from tests.browser.conftest import TWILIO_NUMBER, log_in, wait_for_call
 from tests.calls.conftest import make_call
 
 pytestmark = [pytest.mark.browser]
-
-
-def wait_for_call(page, **lookup) -> Call:
-    for _ in range(100):
-        call = Call.objects.filter(**lookup).first()
-        if call is not None and call.call_control_id:
-            return call
-        page.wait_for_timeout(100)
-    raise AssertionError(f"no call {lookup}")
 
 
 def test_an_operator_hangs_up_a_live_twilio_call_from_the_panel_and_plays_it_back(
