@@ -245,7 +245,10 @@ class WebhookSender(abc.ABC):
         looks through every connection it holds (and polls each idle one) whenever a
         request starts or ends, so one pool of 150 connections made a burst of 150 calls'
         webhooks cost the simulator more CPU than the server spent answering them, and the
-        load benchmarks measured the simulator. A carrier's senders are many machines."""
+        load benchmarks measured the simulator. How Telnyx reuses its connections is not
+        documented; its webhooks come from the call's anchor-site region, not one client
+        (telnyx-protocol.md §2.2, "Source IPs"). Several pools open at least as many
+        connections to the server as one did, so the server's side is no easier."""
         loop = asyncio.get_running_loop()
         if self._clients and self._client_loop is not loop:
             self._clients = []  # their connections belong to a loop that is gone

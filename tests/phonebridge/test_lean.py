@@ -155,12 +155,22 @@ def test_prepare_connection_closes_a_connection_that_outlived_its_max_age():
     assert connection.connection is None
 
 
-def test_the_webhook_view_prepares_its_connection_in_its_own_hop(monkeypatch):
-    prepared: list[int] = []
-    monkeypatch.setattr(views, "prepare_connection", lambda: prepared.append(threading.get_ident()))
-    monkeypatch.setattr(views, "record_event", lambda event, reserve_room: "outcome")
-    assert views._record(object()) == "outcome"  # type: ignore[arg-type]
-    assert prepared == [threading.get_ident()]
+async def test_the_webhook_view_prepares_its_connection_in_its_own_hop(monkeypatch):
+    steps: list[tuple[str, int]] = []
+
+    def record(event: object, reserve_room: bool) -> str:
+        steps.append(("record", threading.get_ident()))
+        return "outcome"
+
+    monkeypatch.setattr(
+        views, "prepare_connection", lambda: steps.append(("prepare", threading.get_ident()))
+    )
+    monkeypatch.setattr(views, "record_event", record)
+    # As the view calls it: one hop to the database thread, which does both.
+    assert await sync_to_async(views._record)(object()) == "outcome"
+    [(first, thread), (second, same_thread)] = steps
+    assert (first, second) == ("prepare", "record")
+    assert thread == same_thread != threading.get_ident()
 
 
 async def test_it_refuses_anything_but_http():
