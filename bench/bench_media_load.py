@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import importlib
 import os
+import random
 import sys
 import tempfile
 import time
@@ -105,22 +106,31 @@ def server_cpu(workers: list[Worker]) -> float:
     return sum(cpu_seconds(w.process.pid) for w in workers if w.process is not None)
 
 
-async def ring_all(carrier: Any, n: int, rate: float, duration: float) -> list:
-    """Ring N calls on either carrier's simulator (both have start_inbound_call and `ended`)."""
+async def ring_all(
+    carrier: Any, n: int, rate: float, duration: float, hangup_spread: float = 0.0
+) -> list:
+    """Ring N calls on either carrier's simulator (both have start_inbound_call and `ended`).
+
+    Each call lasts `duration`, plus, with `hangup_spread`, a share of it that spreads the
+    hang-ups evenly over that many seconds (in an order unrelated to the ringing's).
+    """
     number = TWILIO_NUMBER if isinstance(carrier, TwilioCarrier) else NUMBER
+    order = list(range(n))
+    random.Random(n).shuffle(order)  # the same order for every run of this level
 
     async def one(i: int) -> Any:
         await asyncio.sleep(i / rate)
+        extra = hangup_spread * order[i] / n
         return await carrier.start_inbound_call(
             from_=f"+1555300{i:04d}",
             to=number,
-            duration_s=duration + QUIET_TAIL_S,
+            duration_s=duration + extra + QUIET_TAIL_S,
             quiet_tail_s=QUIET_TAIL_S,
         )
 
     async def ended(call: Any) -> None:
         with suppress(TimeoutError):
-            await asyncio.wait_for(call.ended.wait(), duration + 60)
+            await asyncio.wait_for(call.ended.wait(), duration + hangup_spread + 60)
 
     calls = await asyncio.gather(*(one(i) for i in range(n)))
     await asyncio.gather(*(ended(call) for call in calls))
@@ -215,11 +225,12 @@ async def run_level(
     rate: float,
     duration: float,
     cpus: tuple[int, int] | None = None,
+    hangup_spread: float = 0.0,
 ) -> str:
     pin_all(workers, cpus)
     cpu, gen_cpu = server_cpu(workers), time.process_time()
     started = time.monotonic()
-    ringing = asyncio.ensure_future(ring_all(carrier, n, rate, duration))
+    ringing = asyncio.ensure_future(ring_all(carrier, n, rate, duration, hangup_spread))
     # Steady state: from a second and a half after the last call rang (answer, connect) to
     # half a second before the first one goes quiet.
     steady = await steady_cpu(workers, started + n / rate + 1.5, started + duration - 0.5, n)
@@ -236,6 +247,13 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=25.0, help="seconds of speech a call")
     parser.add_argument(
         "--arrival-rate", type=float, default=10.0, help="new calls a second while ringing N"
+    )
+    parser.add_argument(
+        "--hangup-spread",
+        type=float,
+        default=0.0,
+        help="spread the calls' hang-ups over this many seconds (each call up to that much "
+        "longer); without it, calls that rang together also end together",
     )
     parser.add_argument("--workers", type=int, choices=(1, 2), default=1)
     parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn")
@@ -306,7 +324,9 @@ async def main() -> None:
                 print(
                     f"phonebridge ({args.server_tree}): {args.workers} {args.server} worker(s),"
                     " echo bridge, PCMU;"
-                    f" {args.arrival_rate:g} new calls/s, {args.duration:g} s of speech each;"
+                    f" {args.arrival_rate:g} new calls/s, {args.duration:g} s of speech each"
+                    + (f" (+0-{args.hangup_spread:g} s)" if args.hangup_spread else "")
+                    + ";"
                     f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
                     + (
                         f"workers pinned to CPU {cpus[0]}, load generator to CPU {cpus[1]}"
@@ -319,7 +339,13 @@ async def main() -> None:
                     for each in played[args.carrier]:
                         since = time.time() - 1
                         line = await run_level(
-                            each, workers, n, args.arrival_rate, args.duration, cpus
+                            each,
+                            workers,
+                            n,
+                            args.arrival_rate,
+                            args.duration,
+                            cpus,
+                            args.hangup_spread,
                         )
                         print(line, flush=True)
                         if counters := server_counters(env["DATABASE_URL"], since):

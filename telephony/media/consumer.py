@@ -69,7 +69,13 @@ class MediaConsumer(AsyncWebsocketConsumer):
             while True:
                 message = await receive()
                 async with lock:
-                    await self.dispatch(message)
+                    session = self.session
+                    if message["type"] == "websocket.receive" and session is not None:
+                        # A frame (50 a second per call) goes straight to the session: what
+                        # dispatch -> websocket_receive -> receive would do, without the hops.
+                        await session.on_message(message.get("text"), message.get("bytes"))
+                    else:
+                        await self.dispatch(message)
         except StopConsumer:
             pass
         finally:
@@ -158,7 +164,11 @@ class MediaConsumer(AsyncWebsocketConsumer):
     # MediaSession's transport
     async def send_text(self, text: str) -> None:
         try:
-            await self.send(text_data=text)
+            # The message AsyncWebsocketConsumer.send would build, sent without its two hops:
+            # every frame of agent audio comes this way. The ASGI spec lets `bytes` be left
+            # out, as Channels does (its test communicator refuses a None one); asgiref's
+            # TypedDict wants it.
+            await self.base_send({"type": "websocket.send", "text": text})  # type: ignore[arg-type]
         except Exception as exc:
             # The peer is gone (the carrier closes right after `stop`, and frames received
             # before it are still being answered). Each server says so its own way (daphne:

@@ -6,6 +6,13 @@ per interval from its own task (never per frame, never in the frame loop's way):
 media columns (telephony.media.stats.call_fields), its conversation so far, and a snapshot in
 `Call.live_media` for the console. The last snapshot is written with the final statistics.
 
+The UPDATEs of every call on a worker go through one `SnapshotWriter`, which commits together
+the ones that queue up while the database thread is busy (group commit): 150 calls make 75
+snapshots a second, and one hop to the database thread, one transaction and a written-out
+UPDATE (calls/sql.py) each cost far less than a compiled ORM update in a transaction of its
+own (about 0.5 ms of CPU each). A burst of calls starts its snapshots in step, every interval,
+which is when the batching counts.
+
 `Call.live_media` holds (every key may be missing in a row written by an older version):
 
 - `updated_at`: when the snapshot was taken (ISO 8601, UTC); `streaming_s`: seconds since
@@ -33,13 +40,20 @@ from typing import Any
 
 import numpy as np
 from asgiref.sync import sync_to_async
+from django.db import transaction
 from django.utils import timezone
 
+from calls import sql
 from calls.models import Call
 from telephony import storable
+from telephony.loop_local import LoopLocal
 
 logger = logging.getLogger(__name__)
 
+# Snapshots queued within this long of each other share a transaction: at 150 calls (75 a
+# second) about eight, a tenth of the CPU of writing each alone. A call's snapshot is as much
+# later, which no one watching a console can tell.
+BATCH_WINDOW_S = 0.1
 SILENCE_DBFS = -96.0  # 16-bit audio's floor: what digital silence is reported as
 _FULL_SCALE_SQUARED = 32768.0**2
 
@@ -136,7 +150,7 @@ class LiveSnapshots:
             columns = self._build()
             self._writing = True
             try:
-                await sync_to_async(_write)(self._call_id, columns)
+                await _WRITERS.get(SnapshotWriter).write(self._call_id, columns)
                 self.written += 1
             except Exception:  # a database blip must not end the stream; the next one retries
                 logger.warning("could not store the call's live media figures", exc_info=True)
@@ -144,6 +158,65 @@ class LiveSnapshots:
                 self._writing = False
 
 
-def _write(call_id: uuid.UUID, columns: dict[str, Any]) -> None:
-    storable.check(columns["live_media"])
-    Call.objects.filter(pk=call_id).update(**columns)
+class SnapshotWriter:
+    """Writes the snapshots of every call on one event loop, those that arrive within
+    `window` seconds of each other in one transaction."""
+
+    def __init__(self, window: float = BATCH_WINDOW_S) -> None:
+        self._window = window
+        self._queued: list[tuple[uuid.UUID, dict[str, Any], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None  # held: the loop keeps only a weak one
+        self.batches = 0  # transactions committed (a measure of the batching)
+
+    async def write(self, call_id: uuid.UUID, columns: dict[str, Any]) -> None:
+        """Write `columns` to the call; return once committed, or raise what stopped it."""
+        done = asyncio.get_running_loop().create_future()
+        self._queued.append((call_id, columns, done))
+        if self._flusher is None:
+            self._flusher = asyncio.ensure_future(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        try:
+            while self._queued:
+                await asyncio.sleep(self._window)
+                # A snapshot whose task was cancelled while it waited is not written: it
+                # might land after the call's final figures.
+                batch = [row for row in self._queued if not row[2].done()]
+                self._queued = []
+                if not batch:
+                    continue
+                try:
+                    refused = await sync_to_async(_write_all)([row[:2] for row in batch])
+                except Exception as exc:  # the database is down: every row of it failed
+                    outcomes: list[Exception | None] = [exc] * len(batch)
+                else:
+                    self.batches += 1
+                    outcomes = [refused.get(i) for i in range(len(batch))]
+                for (_, _, done), error in zip(batch, outcomes, strict=True):
+                    if done.done():  # its snapshot task was cancelled meanwhile
+                        continue
+                    if error is None:
+                        done.set_result(None)
+                    else:
+                        done.set_exception(error)
+        finally:
+            self._flusher = None
+
+
+_WRITERS: LoopLocal[SnapshotWriter] = LoopLocal()
+
+
+def _write_all(rows: list[tuple[uuid.UUID, dict[str, Any]]]) -> dict[int, Exception]:
+    """UPDATE each call of `rows` with its columns, in one transaction; the rows refused
+    before it (by index) with why. A snapshot no database would store is not written."""
+    refused: dict[int, Exception] = {}
+    with transaction.atomic():
+        for index, (call_id, columns) in enumerate(rows):
+            try:
+                storable.check(columns["live_media"])
+            except storable.NotStorable as exc:
+                refused[index] = exc
+                continue
+            sql.update(Call, call_id, columns)
+    return refused

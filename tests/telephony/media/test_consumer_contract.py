@@ -35,11 +35,12 @@ CHANNELS_PINS: Pins = {
     "channels.consumer.AsyncConsumer.dispatch": ("4.3.2", "39f34e7d4fb0f6552de4ade665b943fe78137379702af6b58c79a14c49a75520"),
     "channels.db.DatabaseSyncToAsync.thread_handler": ("4.3.2", "00f86b58c522f98e24add023ffd40b25cfeab1cc2007cbc003b63a7677f9cfc7"),
     "channels.consumer.get_handler_name": ("4.3.2", "c88c7b7d8763fb61b5864b9ee6eb442f1e3f9d5b42b4f7651622d8c33d384193"),
-    # Called directly for every media frame.
+    # Copied for every media frame (__call__ hands the text, else the bytes, to the session).
     "channels.generic.websocket.AsyncWebsocketConsumer.websocket_receive": ("4.3.2", "165d159d99adfd8ae966d4b3e5e49419163d854cac704ba655bb16e33017fcd1"),
     # Raises StopConsumer, which is what ends the consumer's loop.
     "channels.generic.websocket.AsyncWebsocketConsumer.websocket_disconnect": ("4.3.2", "10f38aa55fd51ff5e66e84eec77773a996e279de59190aef99322e27d354f078"),
-    # Wrapped by close() and send_text(), which swallow a peer that has gone.
+    # Wrapped by close(), which swallows a peer that has gone; send() is copied by send_text(),
+    # which builds its message and swallows a gone peer the same way.
     "channels.generic.websocket.AsyncWebsocketConsumer.close": ("4.3.2", "c2f5b8bca1838db47cffa889fc03bab8720e5e86f924cb7b1158cec1abca0cf5"),
     "channels.generic.websocket.AsyncWebsocketConsumer.send": ("4.3.2", "52ce6c1290fea21799795fc0b3c9292cd9a0a3039b0b78ad807db746622edc40"),
     # Sends through base_send, which the consumer's __call__ sets.
