@@ -150,7 +150,7 @@ class LiveSnapshots:
             columns = self._build()
             self._writing = True
             try:
-                await _WRITERS.get(SnapshotWriter).write(self._call_id, columns)
+                await write(self._call_id, columns)
                 self.written += 1
             except Exception:  # a database blip must not end the stream; the next one retries
                 logger.warning("could not store the call's live media figures", exc_info=True)
@@ -207,6 +207,12 @@ class SnapshotWriter:
 _WRITERS: LoopLocal[SnapshotWriter] = LoopLocal()
 
 
+async def write(call_id: uuid.UUID, columns: dict[str, Any]) -> None:
+    """Write `columns` to the call through this loop's SnapshotWriter (the live snapshots,
+    and the heartbeat of telephony.media.heartbeat, which a burst of calls also has in step)."""
+    await _WRITERS.get(SnapshotWriter).write(call_id, columns)
+
+
 def _write_all(rows: list[tuple[uuid.UUID, dict[str, Any]]]) -> dict[int, Exception]:
     """UPDATE each call of `rows` with its columns, in one transaction; the rows refused
     before it (by index) with why. A snapshot no database would store is not written."""
@@ -214,7 +220,8 @@ def _write_all(rows: list[tuple[uuid.UUID, dict[str, Any]]]) -> dict[int, Except
     with transaction.atomic():
         for index, (call_id, columns) in enumerate(rows):
             try:
-                storable.check(columns["live_media"])
+                if "live_media" in columns:
+                    storable.check(columns["live_media"])
             except storable.NotStorable as exc:
                 refused[index] = exc
                 continue

@@ -4,8 +4,10 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
 from django.utils import timezone
 
+from calls import sql
 from calls.models import Call
 from telephony.media.heartbeat import HEARTBEAT_SECONDS, heartbeat
 
@@ -38,10 +40,10 @@ async def test_it_touches_the_call_every_heartbeat():
 
 
 async def test_a_database_blip_does_not_stop_it(monkeypatch, caplog):
-    async def down(self, **fields) -> int:
-        raise ConnectionError("database unreachable")
+    def down(*args, **kwargs) -> int:
+        raise OperationalError("unable to open database file")  # SQLite's word for it
 
-    monkeypatch.setattr("django.db.models.QuerySet.aupdate", down)
+    monkeypatch.setattr(sql, "update", down)
     beats = Beats(2)
     with pytest.raises(asyncio.CancelledError):
         await heartbeat(Call().pk, sleep=beats.sleep)
