@@ -18,6 +18,8 @@ echo of its speech has time to come back). Reported per N:
 
     uv run python bench/bench_media_load.py --levels 25,50,100,150
     uv run python bench/bench_media_load.py --levels 150 --arrival-rate 150   # all in 1 s
+    # ... whose ends spread over 10 s (with equal lengths they would all end in one second)
+    uv run python bench/bench_media_load.py --levels 150 --arrival-rate 150 --hangup-spread 10
     uv run python bench/bench_media_load.py --levels 150 --cpus 0,1   # server, generator pinned
     uv run python bench/bench_media_load.py --workers 2 --levels 50,100,150
     uv run python bench/bench_media_load.py --carrier both --levels 25,50   # Telnyx vs Twilio
