@@ -158,13 +158,17 @@ class LiveSnapshots:
                 self._writing = False
 
 
+_Row = tuple[uuid.UUID, dict[str, Any], "asyncio.Future[None]"]  # a call, its columns, its waiter
+
+
 class SnapshotWriter:
     """Writes the snapshots of every call on one event loop, those that arrive within
     `window` seconds of each other in one transaction."""
 
     def __init__(self, window: float = BATCH_WINDOW_S) -> None:
         self._window = window
-        self._queued: list[tuple[uuid.UUID, dict[str, Any], asyncio.Future[None]]] = []
+        self._queued: list[_Row] = []
+        self._in_flight: list[_Row] = []  # the batch being written
         self._flusher: asyncio.Task[None] | None = None  # held: the loop keeps only a weak one
         self.batches = 0  # transactions committed (a measure of the batching)
 
@@ -174,34 +178,53 @@ class SnapshotWriter:
         self._queued.append((call_id, columns, done))
         if self._flusher is None:
             self._flusher = asyncio.ensure_future(self._flush())
+            self._flusher.add_done_callback(self._flushed)
         await done
 
     async def _flush(self) -> None:
-        try:
-            while self._queued:
-                await asyncio.sleep(self._window)
-                # A snapshot whose task was cancelled while it waited is not written: it
-                # might land after the call's final figures.
-                batch = [row for row in self._queued if not row[2].done()]
-                self._queued = []
-                if not batch:
+        while self._queued:
+            await asyncio.sleep(self._window)
+            # A snapshot whose task was cancelled while it waited is not written: it might
+            # land after the call's final figures.
+            self._in_flight = [row for row in self._queued if not row[2].done()]
+            self._queued = []
+            if not self._in_flight:
+                continue
+            rows = [(call_id, columns) for call_id, columns, _ in self._in_flight]
+            try:
+                refused = await sync_to_async(_write_all)(rows)
+            except Exception as exc:  # the database is down: every row of it failed
+                outcomes: list[Exception | None] = [exc] * len(rows)
+            else:
+                self.batches += 1
+                outcomes = [refused.get(i) for i in range(len(rows))]
+            for (_, _, done), error in zip(self._in_flight, outcomes, strict=True):
+                if done.done():  # its snapshot task was cancelled meanwhile
                     continue
-                try:
-                    refused = await sync_to_async(_write_all)([row[:2] for row in batch])
-                except Exception as exc:  # the database is down: every row of it failed
-                    outcomes: list[Exception | None] = [exc] * len(batch)
+                if error is None:
+                    done.set_result(None)
                 else:
-                    self.batches += 1
-                    outcomes = [refused.get(i) for i in range(len(batch))]
-                for (_, _, done), error in zip(batch, outcomes, strict=True):
-                    if done.done():  # its snapshot task was cancelled meanwhile
-                        continue
-                    if error is None:
-                        done.set_result(None)
-                    else:
-                        done.set_exception(error)
-        finally:
+                    done.set_exception(error)
+            self._in_flight = []
+        self._flusher = None  # here, not in a callback: a write may come before that runs
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        """Whatever ended the flush, no snapshot may wait for ever, nor stop() for it: its loop
+        shutting down (asyncio.run cancels what is left, even a task not yet started), or a
+        bug, which the waiters are told of and the next write starts afresh after."""
+        error = None if task.cancelled() else task.exception()
+        if not task.cancelled() and error is None:
+            return  # it ended as it should, and has let go of itself
+        if self._flusher is task:
             self._flusher = None
+        for _, _, done in self._in_flight + self._queued:
+            if done.done():
+                continue
+            if error is None:
+                done.cancel()
+            else:
+                done.set_exception(error)
+        self._in_flight, self._queued = [], []
 
 
 _WRITERS: LoopLocal[SnapshotWriter] = LoopLocal()

@@ -104,6 +104,37 @@ async def test_a_snapshot_cancelled_while_it_waits_for_its_batch_is_not_written(
     assert cancelled.frames_in == 0  # it might have landed after the call's final figures
 
 
+async def test_a_writer_cancelled_with_its_loop_leaves_no_snapshot_waiting_for_ever():
+    (call,) = await new_calls(1)
+    writer = live.SnapshotWriter(window=0.05)
+
+    waiting = asyncio.ensure_future(writer.write(call.pk, columns(2)))
+    await asyncio.sleep(0)
+    assert writer._flusher is not None
+    writer._flusher.cancel()  # as asyncio.run cancels what is left when the loop ends
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(waiting, 1)
+
+
+async def test_a_failing_writer_tells_its_waiters_and_the_next_write_starts_afresh(monkeypatch):
+    (call,) = await new_calls(1)
+    writer = live.SnapshotWriter(window=0.01)
+
+    def broken(rows: object) -> None:
+        return None  # a bug: the writer then fails reading the refusals, past its DB guard
+
+    original = live.sync_to_async
+    monkeypatch.setattr(live, "sync_to_async", lambda function: original(broken))
+    with pytest.raises(AttributeError):
+        await asyncio.wait_for(writer.write(call.pk, columns(1)), 1)
+
+    monkeypatch.undo()
+    await writer.write(call.pk, columns(8))
+    await call.arefresh_from_db()
+    assert call.frames_in == 8
+
+
 async def test_stopping_awaits_a_snapshot_already_queued_so_none_lands_after_the_end(settings):
     (call,) = await new_calls(1)
     written = asyncio.Event()
