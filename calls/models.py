@@ -393,10 +393,7 @@ class Call(models.Model):
                 for name, value in replaced.items():
                     setattr(self, name, value)
         self._remember_once(known)
-        updates["media_token_expires_at"] = sql.AtMost(at)
-        if self.media_token_expires_at is not None and self.media_token_expires_at > at:
-            self.media_token_expires_at = at
-        return updates
+        return {**updates, **self._token_expiry(at)}
 
     def mark_failed(self, *, reason: str, at: datetime | None = None) -> bool:
         at = at or timezone.now()
@@ -570,9 +567,14 @@ class Call(models.Model):
         return bool(won)
 
     def _expire_media_token(self, at: datetime) -> None:
-        sql.update(Call, self.pk, {"media_token_expires_at": sql.AtMost(at)})
+        sql.update(Call, self.pk, self._token_expiry(at))
+
+    def _token_expiry(self, at: datetime) -> dict[str, Any]:
+        """The assignment that expires the media token at `at` if it had not already (and
+        this copy brought up to date with it)."""
         if self.media_token_expires_at is not None and self.media_token_expires_at > at:
             self.media_token_expires_at = at
+        return {"media_token_expires_at": sql.AtMost(at)}
 
 
 @functools.cache
@@ -621,6 +623,12 @@ class CallEvent(models.Model):
 
     # The columns an event is stored with (calls.sql.insert writes them).
     STORED_FIELDS = ("call", "event_id", "source", "type", "occurred_at", "received_at", "payload")
+
+    @staticmethod
+    def is_stored(event_id: str) -> bool:
+        """Whether an event with this id was stored: how a redelivered webhook is told
+        (written out, calls/sql.py: every webhook asks)."""
+        return sql.exists(CallEvent, "event_id", event_id)
 
     @classmethod
     def note(

@@ -19,9 +19,10 @@ thread and back, or watch for the client going away in a second task: three thre
 two tasks per webhook, about half a millisecond of CPU, which a burst of 150 calls (five
 webhooks each) pays on the event loop that carries every call's audio. The signals' receivers
 are Django's connection upkeep (close a connection that failed or outlived CONN_MAX_AGE) and
-the DEBUG query log's reset: the view sends request_started itself, in its own hop, on the
-thread whose connection it uses (`prepare_connection`). A client that goes away does not cancel the view:
-Telnyx will deliver the event again, and storing it first is what makes that a duplicate.
+the DEBUG query log's reset: the view does that work itself (`prepare_connection`), in the hop
+it makes anyway, on the thread whose connection it uses. A client that goes away does not
+cancel the view: Telnyx will deliver the event again, and storing it first is what makes
+that a duplicate.
 """
 
 from __future__ import annotations

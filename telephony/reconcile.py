@@ -172,12 +172,9 @@ class _StreamEnd:
 def stream_stopped(call: Call, stopped_at: datetime, later: Later) -> None:
     """What either carrier's "stream stopped" webhook schedules (with `later`, the handler's
     follow-ups), once the handler has recorded the stop on `call`."""
-    if not call.is_live:
-        # The usual end: the hangup came first and its streams end with it. There is no newer
-        # stream to protect and nothing to recover, so no need to look for a restart.
-        later(notify_stream, call_id=call.pk, action="stop")
-        return
-    if call.restarted_stream_since(stopped_at):
+    # After the hangup (the usual end) there is no newer stream to protect and nothing to
+    # recover, so no need to look for a restart.
+    if call.is_live and call.restarted_stream_since(stopped_at):
         return  # about a stream since replaced: the new one must not be told to stop
     later(notify_stream, call_id=call.pk, action="stop")
     if call.status in (Call.Status.ANSWERED, Call.Status.STREAMING):

@@ -94,7 +94,7 @@ def record_event(event: WebhookEvent, *, reserve_room: bool = False) -> Outcome:
     duplicate of work never done. The caller must then `start_follow_ups()`, which spends or
     releases the reservation.
     """
-    if sql.exists(CallEvent, "event_id", event.id):
+    if CallEvent.is_stored(event.id):
         return Outcome(duplicate=True, call_id=None)
     reservation: tasks.Reservation | None = None
     try:
@@ -114,7 +114,7 @@ def record_event(event: WebhookEvent, *, reserve_room: bool = False) -> Outcome:
         if reservation is not None:  # the commit failed after the room was taken
             reservation.release()
         # Two deliveries of one event raced: the other one stored it first.
-        if isinstance(exc, IntegrityError) and sql.exists(CallEvent, "event_id", event.id):
+        if isinstance(exc, IntegrityError) and CallEvent.is_stored(event.id):
             return Outcome(duplicate=True, call_id=None)
         raise
 

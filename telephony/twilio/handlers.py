@@ -22,7 +22,6 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from calls import sql
 from calls.models import Call, CallEvent
 from calls.payload_shapes import recording_entry
 from calls.redaction import redact
@@ -74,13 +73,13 @@ class Outcome:
 
 def record_event(event: TwilioEvent) -> Outcome:
     """Store `event` and apply it. A duplicate delivery changes nothing."""
-    if sql.exists(CallEvent, "event_id", event.id):
+    if CallEvent.is_stored(event.id):
         return Outcome(duplicate=True, call_id=None)
     try:
         with transaction.atomic():
             return _record(event)
     except IntegrityError:
-        if sql.exists(CallEvent, "event_id", event.id):  # a parallel delivery won
+        if CallEvent.is_stored(event.id):  # a parallel delivery won
             return Outcome(duplicate=True, call_id=None)
         raise
 

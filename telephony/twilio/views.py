@@ -22,7 +22,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from calls import sql
 from calls.models import Call, CallEvent
 from calls.redaction import redact
 from telephony import metrics, tasks
@@ -102,7 +101,7 @@ def _answer(event: TwilioEvent, no_host: str) -> _Answer:
 
 
 def _register(event: TwilioEvent, no_host: str) -> _Answer:
-    if sql.exists(CallEvent, "event_id", event.id):
+    if CallEvent.is_stored(event.id):
         # Twilio asks once per call. A second request is a replay of a captured one: it
         # must never receive a media URL with a live token.
         logger.warning("refused a repeated voice webhook for %s", event.call_sid)
