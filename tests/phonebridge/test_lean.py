@@ -130,7 +130,9 @@ async def test_a_request_sends_no_request_signals(probe_urls):
 
 async def test_a_client_that_goes_away_does_not_cancel_the_view(probe_urls):
     # Django's own handler cancels the view; a webhook is better stored (its retry is then a
-    # duplicate) than cut off halfway.
+    # duplicate) than cut off halfway. The receive answers as uvicorn's does for a client
+    # that has gone: the body, then `http.disconnect` at once
+    # (uvicorn/protocols/http/httptools_impl.py, RequestResponseCycle.receive).
     messages = iter(
         [{"type": "http.request", "body": b"", "more_body": False}, {"type": "http.disconnect"}]
     )
