@@ -13,8 +13,8 @@ In one process, on SQLite and the in-memory channel layer, echo bridge. Two scop
 
 Both scopes also time the tear-down of the same N calls ending at once: each media socket
 gets `stop` and closes (the session saves its figures and ends), and with `--scope call`
-Telnyx's `call.hangup` and `streaming.stopped` follow for every call, as the simulator sends
-them when a caller hangs up.
+Telnyx's `streaming.stopped` and then `call.hangup` follow for every call, in the order Telnyx
+and the simulator send them when a caller hangs up.
 
 The figures are the process's CPU (every thread: the event loop and the database thread,
 which share the GIL) and the SQL writes made meanwhile, divided by N. Background work a
@@ -306,8 +306,10 @@ async def one_round(n: int, profile: cProfile.Profile | None, scope: str = "medi
     down_writes, down_cpu = COUNTER.writes, time.process_time()
     await asyncio.gather(*(_tear_down(socket) for socket in sockets))
     if scope == "call":
-        await hooks.post_all("call.hangup")
+        # In Telnyx's order (telnyx-protocol.md §1.2 and §2.5, observed on a live call): the
+        # stream's stop, streaming.stopped, then call.hangup.
         await hooks.post_all("streaming.stopped")
+        await hooks.post_all("call.hangup")
     await tasks.drain()
     down_cpu, down_writes = time.process_time() - down_cpu, COUNTER.writes - down_writes
     return Round(cpu / n * 1000, wall * 1000, writes / n, down_cpu / n * 1000, down_writes / n)

@@ -310,10 +310,10 @@ class Call(models.Model):
         self._record_once(streaming_stopped_at=at)
 
     def restarted_stream_since(self, at: datetime) -> bool:
-        """Whether a new stream replaced the call's stream at or after `at`."""
-        return CallEvent.objects.filter(
-            call_id=self.pk, type="media.restarted", occurred_at__gte=at
-        ).exists()
+        """Whether a new stream replaced the call's stream at or after `at` (written out,
+        calls/sql.py: every stream's end asks, in the webhook and in the recovery check)."""
+        where = (("call", "="), ("type", "="), ("occurred_at", ">="))
+        return sql.first(CallEvent, ("id",), where, [self.pk, "media.restarted", at]) is not None
 
     def mark_ended(
         self,

@@ -240,6 +240,66 @@ def _exists_sql(model: type[models.Model], vendor: str, name: str) -> str:
     return f"SELECT 1 FROM {quote(model._meta.db_table)} WHERE {column} = %s LIMIT 1"  # noqa: S608
 
 
+# Comparisons a `first` may make: each field equals, or is at least, its value.
+OPERATORS = frozenset({"=", ">="})
+
+
+def first(
+    model: type[models.Model],
+    names: tuple[str, ...],
+    where: tuple[tuple[str, str], ...],
+    values: Sequence[object],
+    *,
+    newest: str | None = None,
+) -> tuple[Any, ...] | None:
+    """The fields `names` of a row of `model` where each `(field, operator)` of `where` holds
+    for its value (`values`, in order): the one whose field `newest` is the greatest when it
+    is given, as `.filter(...).order_by("-newest").values_list(*names).first()` reads it; or
+    None when no row matches."""
+    db = connections[DEFAULT_DB_ALIAS]
+    fields = [_field(model, name) for name, _ in where]
+    params = [f.get_db_prep_value(v, db) for f, v in zip(fields, values, strict=True)]
+    statement, converters = _first_sql(model, db.vendor, names, where, newest)
+    with db.cursor() as cursor:
+        cursor.execute(statement, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    out = list(row)
+    for index, found, col in converters:
+        for convert in found:
+            out[index] = convert(out[index], col, db)
+    return tuple(out)
+
+
+@functools.cache
+def _first_sql(
+    model: type[models.Model],
+    vendor: str,
+    names: tuple[str, ...],
+    where: tuple[tuple[str, str], ...],
+    newest: str | None,
+) -> tuple[str, list[tuple[int, list[Converter], Any]]]:
+    quote = connection.ops.quote_name
+    table = model._meta.db_table
+    conditions = []
+    for name, operator in where:
+        if operator not in OPERATORS:
+            raise ValueError(f"unknown operator {operator!r}")
+        conditions.append(f"{quote(_field(model, name).column)} {operator} %s")
+    columns = ", ".join(quote(_field(model, name).column) for name in names)
+    statement = f"SELECT {columns} FROM {quote(table)} WHERE {' AND '.join(conditions)}"  # noqa: S608
+    if newest is not None:
+        statement += f" ORDER BY {quote(_field(model, newest).column)} DESC"
+    converters = []
+    for index, name in enumerate(names):
+        col = _field(model, name).get_col(table)
+        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if found:
+            converters.append((index, found, col))
+    return statement + " LIMIT 1", converters
+
+
 # INSERT ------------------------------------------------------------------------------
 
 

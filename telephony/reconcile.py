@@ -27,6 +27,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from calls import sql
 from calls.models import Call, CallEvent
 from telephony import actions
 from telephony.carrier import CallState, CarrierError, carrier_for
@@ -210,21 +211,29 @@ async def recover_stream(*, call_id: uuid.UUID, stopped_at: datetime) -> str:
         return "restarted" if await actions.start_stream(call=call, reason=end.lost) else "failed"
 
 
+# The newest media.stop a session recorded since its token was claimed: what its end was.
+_STOP_SINCE = (("call", "="), ("type", "="), ("received_at", ">="))
+
+
 def _stream_end(call_id: uuid.UUID, stopped_at: datetime) -> _StreamEnd:
-    call = Call.objects.get(pk=call_id)
-    if call.status not in (Call.Status.ANSWERED, Call.Status.STREAMING):
-        return _StreamEnd(settled=True)  # over, or never had a stream to lose
+    # Every normal end of a call asks this (Telnyx sends streaming.stopped before call.hangup),
+    # all at once when a burst of calls ends: its statements are written out (calls/sql.py).
+    call = sql.get(Call, "id", call_id)
+    if call is None or call.status not in (Call.Status.ANSWERED, Call.Status.STREAMING):
+        return _StreamEnd(settled=True)  # over (or purged), or never had a stream to lose
     if call.restarted_stream_since(stopped_at):
         return _StreamEnd(settled=True)  # about a stream that has since been replaced
     claimed = call.media_token_used_at
     if claimed is None:
         return _StreamEnd(settled=True, lost="media stream stopped before a socket reached us")
-    events = CallEvent.objects.filter(call_id=call_id, type="media.stop", received_at__gte=claimed)
-    end = events.order_by("-received_at").first()
+    end = sql.first(
+        CallEvent, ("payload",), _STOP_SINCE, [call_id, "media.stop", claimed], newest="received_at"
+    )
     if end is None:
         # Not recorded yet, or never will be: the worker that held the socket died.
         return _StreamEnd(settled=False, lost="media stream lost: its session never ended")
-    reason = str(end.payload.get("reason") or "")
+    (payload,) = end
+    reason = str((payload if isinstance(payload, dict) else {}).get("reason") or "")
     if reason.startswith(LOST_STREAM_ENDS):
         return _StreamEnd(settled=True, lost=f"media stream lost ({reason})")
     return _StreamEnd(settled=True)

@@ -59,6 +59,7 @@ def check() -> None:
     try:
         check_get(run)
         check_exists(run)
+        check_first(run)
         check_update(run)
         check_insert(run)
         check_create(run)
@@ -262,6 +263,63 @@ def check_exists(run: Run) -> None:
     assert sql.exists(CallEvent, "event_id", run.tag("exists-not")) is False, (
         f"sql.exists found an event_id never stored {where()}"
     )
+
+
+# first ------------------------------------------------------------------------------------
+
+
+def check_first(run: Run) -> None:
+    """sql.first reads what `.filter(...).order_by("-newest").values_list(...).first()` does:
+    the same row, its values converted to the same types, with `>=` holding at its bound to
+    the microsecond whatever zone the bound is given in."""
+    call, other = run.call(), run.call()
+    stops = [
+        (T0, {"reason": "stopped by Telnyx", "n": 1}),
+        (T1, {"reason": "socket closed", "ü": [1, 2.5, None, True]}),
+        (EARLIER, {"reason": "the oldest"}),
+    ]
+    for index, (at, payload) in enumerate(stops):
+        CallEvent.objects.create(
+            call=call,
+            event_id=run.tag(f"first:{index}"),
+            type="media.stop",
+            occurred_at=at,
+            received_at=at,
+            payload=payload,
+        )
+    CallEvent.objects.create(  # another call's newer stop, and this call's newer other event
+        call=other, event_id=run.tag("first:other"), type="media.stop", received_at=T1
+    )
+    CallEvent.objects.create(
+        call=call, event_id=run.tag("first:start"), type="media.start", received_at=T1
+    )
+    lookups = (("call", "="), ("type", "="), ("received_at", ">="))
+    names = ("payload", "received_at", "event_id", "call")
+    for since in (EARLIER, T0, T_PARIS, T1, T1 + dt.timedelta(microseconds=1)):
+        for newest in ("received_at", "occurred_at"):
+            got = sql.first(
+                CallEvent, names, lookups, [call.pk, "media.stop", since], newest=newest
+            )
+            oracle = (
+                CallEvent.objects.filter(call=call, type="media.stop", received_at__gte=since)
+                .order_by(f"-{newest}")
+                .values_list(*names)
+                .first()
+            )
+            found = difference(got, oracle)
+            assert found is None, f"sql.first since {since} (got != ORM) {where()}: {found}"
+    equal = (("call", "="), ("type", "="))
+    one = sql.first(CallEvent, ("id",), equal, [str(call.pk), "media.start"])
+    oracle = CallEvent.objects.filter(call=call, type="media.start").values_list("id").first()
+    assert difference(one, oracle) is None, f"sql.first by id as text {where()}"
+    nothing = sql.first(CallEvent, ("id",), equal, [uuid.uuid4(), "media.stop"])
+    assert nothing is None, f"sql.first found a row for an unknown call {where()}"
+    try:
+        sql.first(CallEvent, ("id",), (("type", "LIKE"),), ["media.%"])
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"sql.first took an operator it does not know {where()}")
 
 
 # update -----------------------------------------------------------------------------------

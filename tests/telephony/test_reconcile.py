@@ -200,6 +200,25 @@ async def test_an_end_recorded_before_the_current_socket_does_not_count(fake_tel
     assert len(telnyx.bodies("/actions/streaming_start")) == 1
 
 
+async def test_the_newest_end_recorded_since_the_current_socket_is_the_one_that_counts(
+    fake_telnyx,
+):
+    telnyx = fake_telnyx()
+    call = await live_stream_call()
+    await note(call, "media.stop", {"reason": "socket closed (1006)"})
+    await note(call, "media.stop", {"reason": "stopped by Telnyx"})
+    assert await recover_stream(call_id=call.pk, stopped_at=timezone.now()) == "nothing"
+    assert telnyx.requests == []
+
+
+async def test_a_call_deleted_meanwhile_needs_nothing(fake_telnyx):
+    telnyx = fake_telnyx()
+    call = await live_stream_call()
+    await Call.objects.filter(pk=call.pk).adelete()
+    assert await recover_stream(call_id=call.pk, stopped_at=timezone.now()) == "nothing"
+    assert telnyx.requests == []
+
+
 async def test_a_call_that_hangs_up_meanwhile_gets_no_new_stream(fake_telnyx):
     telnyx = fake_telnyx()
     call = await live_stream_call()
