@@ -20,6 +20,7 @@ from django.urls import get_resolver  # noqa: E402
 
 from phonebridge.lean import LeanASGIHandler, route_paths  # noqa: E402
 from phonebridge.routing import websocket_urlpatterns  # noqa: E402
+from telephony.http import tls_context  # noqa: E402
 from telephony.reconcile import ensure_periodic_reconciliation  # noqa: E402
 from telephony.telnyx.embedded import mount_simulator  # noqa: E402
 from telephony.twilio.embedded import mount_simulator as mount_twilio_simulator  # noqa: E402
@@ -46,8 +47,9 @@ def _prepare_worker() -> None:
     get_resolver().url_patterns  # noqa: B018
     # httpx loads httpcore when its first client is made, and anyio its asyncio backend on
     # the first connection: a fresh worker's first carrier command (the first call's answer)
-    # would import them, about 0.2 s of CPU with a burst of calls setting up around it.
-    httpx.AsyncHTTPTransport()
+    # would import them, about 0.2 s of CPU with a burst of calls setting up around it, and
+    # build the TLS context its clients share (telephony.http.tls_context, about 20 ms).
+    httpx.AsyncHTTPTransport(verify=tls_context())
     importlib.import_module("anyio._backends._asyncio")  # what anyio imports on first use
     # Django, the apps and their modules are hundreds of thousands of objects that live as
     # long as the process. Freezing them keeps them out of the cyclic collector, whose full

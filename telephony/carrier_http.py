@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from telephony.command_log import Attempt, Command, send
-from telephony.http import json_object
+from telephony.http import json_object, tls_context
 
 if TYPE_CHECKING:
     from telephony.carrier import CarrierError
@@ -38,6 +38,7 @@ class CarrierHttpClient:
             # A carrier that cannot be reached is told quickly; a slow answer gets longer.
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             transport=transport,
+            verify=tls_context(),
         )
 
     async def aclose(self) -> None:

@@ -1,10 +1,12 @@
 """What our REST clients (the carriers', the agent server's) share about HTTP: reading a
-response, waiting before a retry, and one client per event loop."""
+response, waiting before a retry, one client per event loop, and one TLS context for all."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
+import ssl
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
@@ -13,6 +15,17 @@ import httpx
 from telephony.loop_local import LoopLocal
 
 C = TypeVar("C")
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings every client of this process verifies servers with (httpx's default:
+    certifi's CA bundle). Building them loads and parses the whole bundle, about 20 ms of CPU:
+    an httpx client made with `verify=True` does it anew, and our clients are made per event
+    loop when first used, so a worker's first call would stall every stream on the loop for
+    that long. An SSLContext may be shared by any number of connections, clients and loops;
+    the worker builds this one at start-up (phonebridge.asgi)."""
+    return httpx.create_ssl_context()
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 from django.conf import settings
 
-from telephony.http import json_object
+from telephony.http import json_object, tls_context
 from telephony.loop_local import LoopLocal
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class AgentServerClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport, verify=tls_context())
 
     async def start_session(self, *, call_id: str, call_type: str) -> str:
         """Ask for an agent to join the Stream call; returns the agent session id."""

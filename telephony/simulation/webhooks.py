@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from telephony.http import tls_context
 from telephony.simulation.scenario import WebhookFaults
 
 _REORDER_COLLECT_S = 0.05  # how long a reordering lane waits for a batch to shuffle
@@ -259,7 +260,9 @@ class WebhookSender(abc.ABC):
             # (every call's call.answered) reuses the last wave's instead of reconnecting.
             limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
             self._clients = [
-                httpx.AsyncClient(follow_redirects=True, max_redirects=3, limits=limits)
+                httpx.AsyncClient(
+                    follow_redirects=True, max_redirects=3, limits=limits, verify=tls_context()
+                )
                 for _ in range(_POOLS)
             ]
         return self._clients[zlib.crc32((call_id or "").encode()) % _POOLS]
