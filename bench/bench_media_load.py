@@ -14,7 +14,10 @@ echo of its speech has time to come back). Reported per N:
 - CPU ms/call/s: the server's CPU (all threads, user + system) per call-second, over the whole
   run including call set-up and tear-down, and "steady" while all N calls are streaming;
 - server CPU and gen CPU: the server's and this load generator's CPU, in % of one core. The
-  two share the machine; a generator near 100% makes the figures pessimistic.
+  two share the machine; a generator near 100% makes the figures pessimistic;
+- the load generator's own loop: how late it ran while audio flowed (GeneratorLag). The
+  generator times each echo when its loop gets to it, so a large figure means that level's
+  round trips overstate the server's.
 
     uv run python bench/bench_media_load.py --levels 25,50,100,150
     uv run python bench/bench_media_load.py --levels 150 --arrival-rate 150   # all in 1 s
