@@ -27,13 +27,15 @@ that a duplicate.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
-from django.db import connections, reset_queries
+from django.db import DEFAULT_DB_ALIAS, connections, reset_queries
+from django.db.utils import load_backend
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.urls import set_script_prefix
@@ -97,3 +99,19 @@ def prepare_connection() -> None:
     for conn in connections.all(initialized_only=True):
         if not conn.in_atomic_block:
             conn.close_if_unusable_or_obsolete()
+
+
+def writes_in_parallel() -> bool:
+    """Whether the database takes writers in parallel (PostgreSQL does; SQLite has one writer),
+    for a view deciding on the event loop where its database work runs.
+
+    Read from the backend's class, not from `connection.vendor`: on the event loop Django's
+    connection is per task, so asking it builds a new DatabaseWrapper with its six helpers for
+    every request (five a call), objects in reference cycles that the garbage collector then
+    had to find and free, in one pause, when a burst of calls ended."""
+    return _vendor(connections.settings[DEFAULT_DB_ALIAS]["ENGINE"]) != "sqlite"
+
+
+@functools.cache
+def _vendor(engine: str) -> str:
+    return str(load_backend(engine).DatabaseWrapper.vendor)

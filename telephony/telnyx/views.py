@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from phonebridge.lean import prepare_connection
+from phonebridge.lean import prepare_connection, writes_in_parallel
 from telephony import metrics
 from telephony.log_context import call_context
 from telephony.telnyx.handlers import Outcome, record_event
@@ -71,7 +71,7 @@ async def _handle(request: HttpRequest) -> tuple[HttpResponse, str]:
         # PostgreSQL stores webhooks for different calls in parallel; SQLite has one writer,
         # and writers queueing on its lock back off in sleeps of up to 100 ms, so there all
         # writes share Django's one sync thread instead.
-        parallel = connection.vendor != "sqlite"
+        parallel = writes_in_parallel()
         outcome: Outcome = await sync_to_async(_record, thread_sensitive=not parallel)(event)
     except DatabaseError:
         # Nothing was stored (one transaction); a non-2xx makes Telnyx deliver it again.

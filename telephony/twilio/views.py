@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 
 from calls.models import Call, CallEvent
 from calls.redaction import redact
+from phonebridge.lean import writes_in_parallel
 from telephony import metrics, tasks
 from telephony.bridges import BRIDGES, preparation, prepares_ahead
 from telephony.log_context import call_context
@@ -66,13 +67,12 @@ async def voice(request: HttpRequest) -> HttpResponse:
         await ensure_public_host()  # ngrok is asked off the loop; the answer is cached
     except PublicHostUnknown as exc:
         no_host = f"no media URL to give Twilio: {exc}"
-    parallel = connection.vendor != "sqlite"
+    parallel = writes_in_parallel()
     try:
         answer = await sync_to_async(_answer, thread_sensitive=not parallel)(event, no_host)
     except DatabaseError:
         # Nothing to record it in: the caller hears busy rather than Twilio's error message.
         logger.exception("could not register inbound call %s", event.call_sid)
-        connection.close()
         return _twiml(twiml.reject("busy"))
     if answer.room is not None and answer.call_id is not None:
         # Concurrently with the stream opening, so the agent is there when the caller is.
@@ -94,10 +94,20 @@ def _answer(event: TwilioEvent, no_host: str) -> _Answer:
         with transaction.atomic():
             answer = _register(event, no_host)
         return answer
-    except BaseException:
+    except BaseException as exc:
         if answer is not None and answer.room is not None:
             answer.room.release()  # the commit failed: the preparation will not be spawned
+        if isinstance(exc, DatabaseError):
+            _drop_connection()
         raise
+
+
+def _drop_connection() -> None:
+    """After a database error, close this thread's connection (the one that failed: the pool
+    thread keeps it between requests) so that the next request, Twilio's retry among them,
+    reconnects. Only here, on the thread that owns it: on the event loop Django's connection
+    is another object, and closing it there is refused (SynchronousOnlyOperation)."""
+    connection.close()
 
 
 def _register(event: TwilioEvent, no_host: str) -> _Answer:
@@ -188,17 +198,24 @@ async def _callback(request: HttpRequest, kind: str) -> HttpResponse:
         event = await _verified_event(request, kind)
     except _Refused as exc:
         return _refuse(exc)
-    parallel = connection.vendor != "sqlite"
+    parallel = writes_in_parallel()
     try:
-        outcome: Outcome = await sync_to_async(record_event, thread_sensitive=not parallel)(event)
+        outcome: Outcome = await sync_to_async(_record, thread_sensitive=not parallel)(event)
     except DatabaseError:
         logger.exception("could not store %s for %s", event.type, event.call_sid)
-        connection.close()
         return _refuse(_Refused(503, "temporarily unable to store the callback"))
     with call_context(outcome.call_id or "-"):
         logger.info("%s %s%s", event.type, event.id, " (duplicate)" if outcome.duplicate else "")
     outcome.start_follow_ups(f"{event.type}:{event.call_sid}")
     return JsonResponse({"status": "duplicate" if outcome.duplicate else "stored"})
+
+
+def _record(event: TwilioEvent) -> Outcome:
+    try:
+        return record_event(event)
+    except DatabaseError:
+        _drop_connection()
+        raise
 
 
 async def _verified_event(request: HttpRequest, kind: str) -> TwilioEvent:

@@ -14,10 +14,11 @@ from asgiref.sync import sync_to_async
 from django.core.handlers.base import BaseHandler
 from django.core.signals import request_finished, request_started
 from django.db import connection
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
-from phonebridge.lean import LeanASGIHandler, prepare_connection
+from phonebridge.lean import LeanASGIHandler, _vendor, prepare_connection, writes_in_parallel
 from telephony.telnyx import views
 from tests.framework_pins import Pins, drift
 
@@ -173,6 +174,36 @@ async def test_the_webhook_view_prepares_its_connection_in_its_own_hop(monkeypat
     [(first, thread), (second, same_thread)] = steps
     assert (first, second) == ("prepare", "record")
     assert thread == same_thread != threading.get_ident()
+
+
+async def test_whether_writes_go_in_parallel_is_read_without_building_a_connection(monkeypatch):
+    built: list[object] = []
+    make = SQLiteWrapper.__init__
+
+    def counted(self: SQLiteWrapper, *args: Any, **kwargs: Any) -> None:
+        built.append(self)
+        make(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLiteWrapper, "__init__", counted)
+
+    async def vendor() -> str:
+        return connection.vendor
+
+    # Why: on the event loop each task (each request) gets a connection object of its own,
+    # built on first use, with six helpers in reference cycles.
+    assert await asyncio.ensure_future(vendor()) == "sqlite"
+    assert len(built) == 1
+
+    async def ask() -> bool:
+        return writes_in_parallel()
+
+    assert await asyncio.ensure_future(ask()) is False  # the tests' SQLite: one writer
+    assert len(built) == 1
+
+
+def test_postgresql_takes_writers_in_parallel_and_sqlite_does_not():
+    assert _vendor("django.db.backends.postgresql") == "postgresql"
+    assert _vendor("django.db.backends.sqlite3") == "sqlite"
 
 
 async def test_it_refuses_anything_but_http():

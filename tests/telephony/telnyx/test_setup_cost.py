@@ -8,7 +8,13 @@ here and held down. Real views, real database; only Telnyx's REST API is the Fak
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import threading
+from typing import Any
+
 import pytest
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
 from calls.models import Call, CallEvent, CarrierCommand
 from telephony import tasks
@@ -86,3 +92,29 @@ async def test_a_redelivered_answer_writes_only_its_own_event(
     assert call.answered_at.second == 1
     assert await CallEvent.objects.filter(call=call, type="call.answered").acount() == 2
     assert await CallEvent.objects.filter(call=call, type="state.answered").acount() == 1
+
+
+async def test_a_webhook_builds_no_database_connection_object_on_the_event_loop(
+    async_post_webhook, fake_telnyx, monkeypatch
+):
+    # On the loop each request is a task in a context of its own, where Django's connection
+    # is a new object: asking it anything built a DatabaseWrapper with its six helpers, in
+    # reference cycles, per webhook (five a call), for the garbage collector to free later.
+    fake_telnyx()
+    loop_thread = threading.get_ident()
+    built: list[object] = []
+    make = SQLiteWrapper.__init__
+
+    def counted(self: SQLiteWrapper, *args: Any, **kwargs: Any) -> None:
+        if threading.get_ident() == loop_thread:
+            built.append(self)
+        make(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLiteWrapper, "__init__", counted)
+    at = "2026-11-22T10:00:0{}Z"
+    steps = [("call.initiated", {"direction": "incoming"}), ("call.answered", {})]
+    steps.append(("streaming.started", {}))
+    for second, (event_type, payload) in enumerate(steps):
+        request = deliver(async_post_webhook, event_type, payload, at.format(second))
+        await asyncio.get_running_loop().create_task(request, context=contextvars.Context())
+    assert built == []

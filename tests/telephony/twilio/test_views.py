@@ -9,10 +9,12 @@ from urllib.parse import urlencode
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import OperationalError
 from django.utils import timezone
 
 from calls.models import Call, CallEvent
 from telephony import tasks
+from telephony.twilio import views
 from telephony.twilio.client import get_client
 from tests.telephony.twilio.conftest import CALL_SID, sign, status_params, voice_params
 
@@ -54,6 +56,38 @@ async def test_a_replayed_voice_webhook_gets_no_media_url(post_twilio):
     assert root.find("Reject").get("reason") == "busy"
     assert root.find("Connect") is None
     assert await Call.objects.acount() == 1
+
+
+async def test_an_inbound_call_the_database_refuses_hears_busy_and_the_next_one_reconnects(
+    post_twilio, monkeypatch
+):
+    def refuse(event_id: str) -> bool:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(CallEvent, "is_stored", refuse)
+    root = twiml_of(await post_twilio("/twilio/voice", voice_params()))
+    assert root.find("Reject").get("reason") == "busy"
+    assert root.find("Connect") is None
+    monkeypatch.undo()
+    twiml_of(await post_twilio("/twilio/voice", voice_params()))  # Twilio's next call: served
+    assert await Call.objects.acount() == 1
+
+
+async def test_a_callback_the_database_refuses_gets_a_503_so_that_twilio_sends_it_again(
+    post_twilio, monkeypatch
+):
+    await post_twilio("/twilio/voice", voice_params())
+
+    def refuse(event: object) -> None:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(views, "record_event", refuse)
+    refused = await post_twilio("/twilio/status", status_params(CALL_SID, "ringing", 1))
+    assert refused.status_code == 503
+    monkeypatch.undo()
+    stored = await post_twilio("/twilio/status", status_params(CALL_SID, "ringing", 1))
+    assert stored.status_code == 200
+    assert stored.json() == {"status": "stored"}
 
 
 async def test_a_forged_voice_webhook_is_refused_and_nothing_is_stored(async_client):
