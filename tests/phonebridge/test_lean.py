@@ -4,6 +4,7 @@ without a thread (and so a database connection) per request."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import threading
 import time
@@ -189,15 +190,17 @@ async def test_whether_writes_go_in_parallel_is_read_without_building_a_connecti
     async def vendor() -> str:
         return connection.vendor
 
-    # Why: on the event loop each task (each request) gets a connection object of its own,
-    # built on first use, with six helpers in reference cycles.
-    assert await asyncio.ensure_future(vendor()) == "sqlite"
+    # Why: on the event loop each request is a task in a context of its own, where Django's
+    # connection is a new object, built on first use with six helpers in reference cycles.
+    loop = asyncio.get_running_loop()
+    assert await loop.create_task(vendor(), context=contextvars.Context()) == "sqlite"
     assert len(built) == 1
 
     async def ask() -> bool:
         return writes_in_parallel()
 
-    assert await asyncio.ensure_future(ask()) is False  # the tests' SQLite: one writer
+    # The tests' SQLite: one writer.
+    assert await loop.create_task(ask(), context=contextvars.Context()) is False
     assert len(built) == 1
 
 
