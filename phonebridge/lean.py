@@ -101,6 +101,14 @@ def prepare_connection() -> None:
             conn.close_if_unusable_or_obsolete()
 
 
+def drop_failed_connection() -> None:
+    """After a database error, close this thread's connection (the one that failed: a pool
+    thread keeps it between requests) so that the next request, the carrier's retry among
+    them, reconnects. Only on the thread that owns it: on the event loop Django's connection
+    is another object, and closing it there is refused (SynchronousOnlyOperation)."""
+    connections[DEFAULT_DB_ALIAS].close()
+
+
 def writes_in_parallel() -> bool:
     """Whether the database takes writers in parallel (PostgreSQL does; SQLite has one writer),
     for a view deciding on the event loop where its database work runs.

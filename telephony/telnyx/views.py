@@ -8,12 +8,12 @@ import time
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from phonebridge.lean import prepare_connection, writes_in_parallel
+from phonebridge.lean import drop_failed_connection, prepare_connection, writes_in_parallel
 from telephony import metrics
 from telephony.log_context import call_context
 from telephony.telnyx.handlers import Outcome, record_event
@@ -94,9 +94,7 @@ def _record(event: WebhookEvent) -> Outcome:
     try:
         return record_event(event, reserve_room=True)
     except DatabaseError:
-        # This pool thread keeps its connection between requests: drop a broken one so the
-        # retry that Telnyx sends reconnects.
-        connection.close()
+        drop_failed_connection()
         raise
 
 

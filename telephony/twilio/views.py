@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from calls.models import Call, CallEvent
 from calls.redaction import redact
-from phonebridge.lean import writes_in_parallel
+from phonebridge.lean import drop_failed_connection, writes_in_parallel
 from telephony import metrics, tasks
 from telephony.bridges import BRIDGES, preparation, prepares_ahead
 from telephony.log_context import call_context
@@ -98,16 +98,8 @@ def _answer(event: TwilioEvent, no_host: str) -> _Answer:
         if answer is not None and answer.room is not None:
             answer.room.release()  # the commit failed: the preparation will not be spawned
         if isinstance(exc, DatabaseError):
-            _drop_connection()
+            drop_failed_connection()
         raise
-
-
-def _drop_connection() -> None:
-    """After a database error, close this thread's connection (the one that failed: the pool
-    thread keeps it between requests) so that the next request, Twilio's retry among them,
-    reconnects. Only here, on the thread that owns it: on the event loop Django's connection
-    is another object, and closing it there is refused (SynchronousOnlyOperation)."""
-    connection.close()
 
 
 def _register(event: TwilioEvent, no_host: str) -> _Answer:
@@ -214,7 +206,7 @@ def _record(event: TwilioEvent) -> Outcome:
     try:
         return record_event(event)
     except DatabaseError:
-        _drop_connection()
+        drop_failed_connection()
         raise
 
 
