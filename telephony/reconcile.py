@@ -177,8 +177,17 @@ def stream_stopped(call: Call, stopped_at: datetime, later: Later) -> None:
     # recover, so no need to look for a restart.
     if call.is_live and call.restarted_stream_since(stopped_at):
         return  # about a stream since replaced: the new one must not be told to stop
+    streaming = call.status in (Call.Status.ANSWERED, Call.Status.STREAMING)
+    if streaming and _session_end(call) == _StreamEnd(settled=True):
+        # Its media session has already recorded a normal end: the usual hang-up, whose
+        # `stop` frame comes before this webhook (telnyx-protocol.md §1.2, observed order)
+        # and call.hangup after it. No session is left to stop and nothing was lost, so
+        # nothing is scheduled: when a burst of calls ends together, each end costs one
+        # query here instead of a task, a trip to the database thread and three queries in
+        # recover_stream. (When the webhook wins the race, recover_stream waits for the end.)
+        return
     later(notify_stream, call_id=call.pk, action="stop")
-    if call.status in (Call.Status.ANSWERED, Call.Status.STREAMING):
+    if streaming:
         # The call goes on without a stream: unless its media session ended normally (or the
         # hangup is on its way), the caller is in silence. A worker that died mid-call is
         # the usual cause; answer within seconds, not at the next reconciliation.
@@ -223,11 +232,16 @@ def _stream_end(call_id: uuid.UUID, stopped_at: datetime) -> _StreamEnd:
         return _StreamEnd(settled=True)  # over (or purged), or never had a stream to lose
     if call.restarted_stream_since(stopped_at):
         return _StreamEnd(settled=True)  # about a stream that has since been replaced
+    return _session_end(call)
+
+
+def _session_end(call: Call) -> _StreamEnd:
+    """How the media session of `call`'s current socket ended, as far as it has recorded."""
     claimed = call.media_token_used_at
     if claimed is None:
         return _StreamEnd(settled=True, lost="media stream stopped before a socket reached us")
     end = sql.first(
-        CallEvent, ("payload",), _STOP_SINCE, [call_id, "media.stop", claimed], newest="received_at"
+        CallEvent, ("payload",), _STOP_SINCE, [call.pk, "media.stop", claimed], newest="received_at"
     )
     if end is None:
         # Not recorded yet, or never will be: the worker that held the socket died.

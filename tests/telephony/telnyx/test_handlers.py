@@ -254,3 +254,32 @@ def test_a_stream_stopped_about_a_stream_since_restarted_is_only_stored():
     outcome = record_event(late)
     assert outcome.follow_ups == ()
     assert CallEvent.objects.filter(call=call, type="streaming.stopped").exists()
+
+
+def answered_call_whose_socket_was_accepted(ccid: str) -> Call:
+    for e in inbound_call_events(ccid)[:3]:  # initiated, answered, streaming.started
+        record_event(e)
+    call = Call.objects.get(call_control_id=ccid)
+    token = call.issue_media_token(ttl_seconds=60)
+    assert call.media_token_matches(token)
+    assert call.claim_media_token()
+    return call
+
+
+def test_a_stream_stopped_after_its_session_ended_normally_needs_nothing_more():
+    # The usual hang-up: the session records the `stop` frame before streaming.stopped comes.
+    call = answered_call_whose_socket_was_accepted("v3:done")
+    CallEvent.note(call.pk, source="media", type="media.stop", payload={"reason": "stopped by"})
+    stopped = event("streaming.stopped", {"call_control_id": "v3:done"}, at="2026-11-22T10:00:09Z")
+    outcome = record_event(stopped)
+    assert outcome.follow_ups == ()
+    assert Call.objects.get(pk=call.pk).streaming_stopped_at == stopped.occurred_at
+
+
+@pytest.mark.parametrize("recorded_end", [None, "socket closed (1006)", "media consumer failed"])
+def test_a_stream_stopped_before_its_session_ended_normally_is_looked_after(recorded_end):
+    call = answered_call_whose_socket_was_accepted("v3:cut")
+    if recorded_end is not None:  # None: the session has not recorded its end (yet)
+        CallEvent.note(call.pk, source="media", type="media.stop", payload={"reason": recorded_end})
+    stopped = event("streaming.stopped", {"call_control_id": "v3:cut"}, at="2026-11-22T10:00:09Z")
+    assert follow_up_names(record_event(stopped)) == ["notify_stream", "recover_stream"]
