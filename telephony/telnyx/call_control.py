@@ -15,6 +15,7 @@ from calls.models import Call
 from telephony.carrier import CallState, Carrier, DialedCall
 from telephony.public_host import PublicHostUnknown, ensure_public_host, public_url
 from telephony.telnyx.client import RejectCause, TelnyxError, encode_client_state, get_client
+from telephony.telnyx.stream_auth import stream_auth_token
 
 # GET /calls/{id} answers these (or 404) once Telnyx has forgotten the call, 10 minutes after
 # its end.
@@ -42,11 +43,11 @@ def stream_params(call: Call, token: str, *, for_answer: bool = False) -> dict[s
     if settings.STREAM_CODEC:
         params["stream_codec"] = settings.STREAM_CODEC
     if not for_answer:
-        # Wherever Telnyx takes it (dial, streaming_start; not answer, §1.1), the token also
-        # goes as stream_auth_token: Telnyx sends it back as the x-telnyx-streaming-auth-token
-        # upgrade header, which the consumer checks when present (and requires with
-        # MEDIA_AUTH_HEADER_REQUIRED). The client stores both fields redacted.
-        params["stream_auth_token"] = token
+        # Wherever Telnyx takes it (dial, streaming_start; not answer, §1.1), a token derived
+        # from the path's goes as stream_auth_token: Telnyx sends it back as the
+        # x-telnyx-streaming-auth-token upgrade header, which the consumer checks when present
+        # (and requires with MEDIA_AUTH_HEADER_REQUIRED). The client stores both redacted.
+        params["stream_auth_token"] = stream_auth_token(token)
     # Answer has no sampling-rate field (§1.7); L16 is 16 kHz on dial and streaming_start.
     if codec == "L16" and not for_answer:
         params["stream_bidirectional_sampling_rate"] = 16000

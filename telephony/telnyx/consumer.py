@@ -3,7 +3,8 @@ with Telnyx's wire format and its streaming auth token.
 
 A stream started with `stream_auth_token` (on dial or streaming_start) brings that token back
 as the `x-telnyx-streaming-auth-token` upgrade header, or else in its `connected` frame
-(telnyx-protocol.md §1.1). The token we give Telnyx is the one in the stream's path.
+(telnyx-protocol.md §1.1). That token is derived from the one in the stream's path
+(telephony.telnyx.stream_auth), so a URL read in a log is not also the header.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.conf import settings
 
 from telephony.media.consumer import MediaConsumer
 from telephony.media.session import MediaSession
+from telephony.telnyx.stream_auth import stream_auth_token
 from telephony.telnyx.wire import WIRE
 
 AUTH_HEADER = b"x-telnyx-streaming-auth-token"
@@ -28,14 +30,15 @@ class MediaStreamConsumer(MediaConsumer):
         a missing header is checked against the `connected` frame instead."""
         header = self._auth_header()
         # Bytes: compare_digest refuses non-ASCII text, and a header may hold any byte.
-        if header and not hmac.compare_digest(header.encode("latin-1"), token.encode()):
+        expected = stream_auth_token(token).encode()
+        if header and not hmac.compare_digest(header.encode("latin-1"), expected):
             return "auth header missing or wrong"
         return None
 
     def prepare_session(self, session: MediaSession, token: str) -> None:
         if settings.MEDIA_AUTH_HEADER_REQUIRED and not self._auth_header():
             # No upgrade header: the token must then come in the `connected` frame.
-            session.expect_auth_token(token)
+            session.expect_auth_token(stream_auth_token(token))
 
     def _auth_header(self) -> str:
         return dict(self.scope.get("headers", [])).get(AUTH_HEADER, b"").decode("latin1")

@@ -10,6 +10,7 @@ from calls.models import Call
 from telephony import dialing
 from telephony.dialing import CallFailed
 from telephony.numbers import InvalidNumber
+from telephony.telnyx.stream_auth import stream_auth_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,7 +52,8 @@ async def test_with_header_auth_the_dial_carries_the_stream_auth_token(fake_teln
     telnyx = fake_telnyx()
     await dialing.place_call(to="+15557654321")
     [dial] = telnyx.bodies("/calls")
-    assert dial["stream_auth_token"] == dial["stream_url"].rsplit("/", 1)[1]
+    token = dial["stream_url"].rsplit("/", 1)[1]
+    assert dial["stream_auth_token"] == stream_auth_token(token) != token
 
 
 @pytest.mark.parametrize("number", ["5557654321", "+0123", "+1555abc4321", "", "+1234567890123456"])

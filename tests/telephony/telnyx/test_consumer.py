@@ -25,6 +25,7 @@ from telephony.control import group_name, notify_stream
 from telephony.media.codecs import alaw_decode, alaw_encode, l16_encode, ulaw_encode
 from telephony.media.session import MediaSession
 from telephony.telnyx.consumer import MediaStreamConsumer
+from telephony.telnyx.stream_auth import stream_auth_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -182,6 +183,48 @@ async def test_a_wrong_auth_header_is_refused():
     assert (connected, code) == (False, 1008)
 
 
+async def test_the_auth_header_derived_from_the_path_token_is_accepted(settings):
+    settings.MEDIA_AUTH_HEADER_REQUIRED = True
+    call, token = await new_call()
+    communicator = WebsocketCommunicator(
+        APP,
+        f"/telnyx/media/{call.pk}/{token}",
+        headers=[(b"x-telnyx-streaming-auth-token", stream_auth_token(token).encode())],
+    )
+    assert (await communicator.connect())[0]
+    await communicator.send_to(text_data=json.dumps({"event": "connected", "version": "1.0.0"}))
+    await communicator.send_to(text_data=start())
+    await communicator.send_to(text_data=media(2, ulaw_encode(tone(160))))
+    assert len(await received_media(communicator, 1)) == 1
+    await communicator.disconnect()
+
+
+async def test_a_stream_url_read_in_a_log_is_not_also_the_auth_header(settings):
+    # The path's token sent as the header too: what anyone who saw the URL could send.
+    settings.MEDIA_AUTH_HEADER_REQUIRED = True
+    call, token = await new_call()
+    communicator = WebsocketCommunicator(
+        APP,
+        f"/telnyx/media/{call.pk}/{token}",
+        headers=[(b"x-telnyx-streaming-auth-token", token.encode())],
+    )
+    assert await communicator.connect() == (False, 1008)
+    await call.arefresh_from_db()
+    assert call.media_token_used_at is None  # refused before it claimed the token
+
+
+async def test_nor_is_it_the_token_of_the_connected_frame(settings):
+    settings.MEDIA_AUTH_HEADER_REQUIRED = True
+    call, token = await new_call()
+    communicator = WebsocketCommunicator(APP, f"/telnyx/media/{call.pk}/{token}")
+    assert (await communicator.connect())[0]
+    connected = {"event": "connected", "connected": {"x-telnyx-streaming-auth-token": token}}
+    await communicator.send_to(text_data=json.dumps(connected))
+    output = await communicator.receive_output(timeout=2)
+    assert (output["type"], output["code"]) == ("websocket.close", 1008)
+    await communicator.disconnect()
+
+
 async def test_when_required_the_token_may_come_in_the_connected_frame(settings):
     settings.MEDIA_AUTH_HEADER_REQUIRED = True
     call, token = await new_call()
@@ -190,7 +233,7 @@ async def test_when_required_the_token_may_come_in_the_connected_frame(settings)
     connected = {
         "event": "connected",
         "version": "1.0.0",
-        "connected": {"x-telnyx-streaming-auth-token": token},
+        "connected": {"x-telnyx-streaming-auth-token": stream_auth_token(token)},
     }
     await communicator.send_to(text_data=json.dumps(connected))
     await communicator.send_to(text_data=start())

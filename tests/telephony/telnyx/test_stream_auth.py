@@ -4,6 +4,9 @@ x-telnyx-streaming-auth-token header, and stored by us only redacted.
 
 The end-to-end cases run the embedded simulator, which connects as Telnyx does: with the
 header and the token in its `connected` frame when a stream_auth_token was given.
+
+The header token is derived from the path's (telephony.telnyx.stream_auth): a stream URL read
+in a proxy's log must not also be the header that MEDIA_AUTH_HEADER_REQUIRED asks for.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import pytest
 from calls.models import Call, CallEvent, CarrierCommand
 from telephony import dialing
 from telephony.telnyx.embedded import embedded_simulator, simulate_inbound_call
+from telephony.telnyx.stream_auth import stream_auth_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +34,7 @@ async def test_a_dial_carries_the_stream_auth_token_without_header_auth(fake_tel
     call = await dialing.place_call(to="+15557654321")
     [dial] = telnyx.bodies("/calls")
     token = token_of(dial["stream_url"])
-    assert dial["stream_auth_token"] == token
+    assert dial["stream_auth_token"] == stream_auth_token(token)
     assert call.media_token_matches(token)
     stored = await CarrierCommand.objects.aget(call=call, name="dial")
     assert stored.request_body["stream_auth_token"] == "***"
@@ -65,7 +69,7 @@ async def test_an_outbound_call_streams_with_the_header_and_keeps_no_token(
     stream = carrier.get_call(call.call_control_id).stream
     assert stream is not None
     assert stream.auth_token
-    assert stream.auth_token == token_of(stream.url)
+    assert stream.auth_token == stream_auth_token(token_of(stream.url))
     assert call.frames_in >= 40  # the consumer accepted the socket that carried the header
     text = await stored_json(call)
     assert stream.auth_token not in text
