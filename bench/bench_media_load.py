@@ -13,6 +13,8 @@ echo of its speech has time to come back). Reported per N:
   set-up: the answer's webhooks and command, `streaming_start`, the media socket), p50/p99/max;
 - CPU ms/call/s: the server's CPU (all threads, user + system) per call-second, over the whole
   run including call set-up and tear-down, and "steady" while all N calls are streaming;
+- the server's steady CPU in one-second windows, least and most: the load is the same every
+  second, so their spread is how much the machine's speed moved under the server (Steady);
 - server CPU and gen CPU: the server's and this load generator's CPU, in % of one core. The
   two share the machine; a generator near 100% makes the figures pessimistic;
 - the load generator's own loop: how late it ran while audio flowed (GeneratorLag). The
@@ -49,7 +51,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import uvloop
 
@@ -190,14 +192,37 @@ async def ring_all(
     return list(calls)
 
 
-async def steady_cpu(workers: list[Worker], start: float, end: float, n: int) -> float | None:
-    """Server CPU per call-second between `start` and `end` (monotonic), or None if too short."""
+class Steady(NamedTuple):
+    """The server's CPU per call-second while all N calls stream: over the whole steady
+    window, and the least and most of its one-second windows."""
+
+    mean: float
+    least: float
+    most: float
+
+
+async def steady_cpu(workers: list[Worker], start: float, end: float, n: int) -> Steady | None:
+    """Server CPU per call-second between `start` and `end` (monotonic), or None if too short.
+
+    Sampled every second as well: in steady state the server does the same work every second,
+    so the spread of its one-second figures is how much the machine's speed moved under it
+    (on a shared host, other tenants slow a core without taking it away, and the same frames
+    cost more CPU time). Read beside p99, it tells a slower machine from more work.
+    """
     if end - start < 2:
         return None
     await asyncio.sleep(max(start - time.monotonic(), 0))
     began, cpu = time.monotonic(), server_cpu(workers)
-    await asyncio.sleep(max(end - time.monotonic(), 0))
-    return (server_cpu(workers) - cpu) / (time.monotonic() - began) / n * 1000
+    windows: list[float] = []
+    at, last = began, cpu
+    while (left := end - time.monotonic()) > 0:
+        await asyncio.sleep(min(1.0, left))
+        now, used = time.monotonic(), server_cpu(workers)
+        if now - at >= 0.9:  # a last sliver of a window says little
+            windows.append((used - last) / (now - at) / n * 1000)
+        at, last = now, used
+    mean = (last - cpu) / (at - began) / n * 1000
+    return Steady(mean, min(windows, default=mean), max(windows, default=mean))
 
 
 SERVER_COUNTERS = (
@@ -233,7 +258,7 @@ def server_counters(database: str, since: float) -> str:
 
 
 def summarize(
-    n: int, calls: list, cpu: float, gen_cpu: float, span: float, steady: float | None, name: str
+    n: int, calls: list, cpu: float, gen_cpu: float, span: float, steady: Steady | None, name: str
 ) -> str:
     reports = [r for call in calls for r in call.media_reports]
     sent = sum(r.frames_sent for r in reports)
@@ -247,7 +272,7 @@ def summarize(
     )
     p50, p99 = percentile(rtts, 50) or 0, percentile(rtts, 99) or 0
     gap = max((r.max_gap_ms for r in reports), default=0)
-    steady_text = "-" if steady is None else f"{steady:.1f}"
+    steady_text = "-" if steady is None else f"{steady.mean:.1f}"
     return (
         f"{name:<7} {n:>5} {failed:>6} {sent:>9} {lost:>6} {p50:>8.1f} {p99:>8.1f} {gap:>8.0f}"
         f" {cpu / n / span * 1000:>13.1f} {steady_text:>6}"
@@ -294,9 +319,16 @@ async def run_level(
     name = "twilio" if isinstance(carrier, TwilioCarrier) else "telnyx"
     first = [r.first_frame_at for c in calls for r in c.media_reports if r.first_frame_at]
     late = lag.max_ms(since=min(first, default=started))
+    spread = (
+        ""
+        if steady is None
+        else f"\n        server's steady CPU in one-second windows: {steady.least:.1f} to"
+        f" {steady.most:.1f} ms/call/s (the same load each second)"
+    )
     return (
         summarize(n, calls, cpu, gen_cpu, span, steady, name)
         + f"\n        load generator's own loop, while audio flowed: at most {late:.0f} ms late"
+        + spread
     )
 
 
