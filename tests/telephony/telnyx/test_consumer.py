@@ -172,13 +172,19 @@ async def test_a_second_socket_for_the_same_call_is_refused():
     await first.disconnect()
 
 
-async def test_a_wrong_auth_header_is_refused():
-    call, token = await new_call()
-    communicator = WebsocketCommunicator(
+def with_auth_header(call: Call, token: str, header: str) -> WebsocketCommunicator:
+    """A socket for the stream whose path holds `token`, as Telnyx opens it: with `header` as
+    its x-telnyx-streaming-auth-token."""
+    return WebsocketCommunicator(
         APP,
         f"/telnyx/media/{call.pk}/{token}",
-        headers=[(b"x-telnyx-streaming-auth-token", b"nope")],
+        headers=[(b"x-telnyx-streaming-auth-token", header.encode())],
     )
+
+
+async def test_a_wrong_auth_header_is_refused():
+    call, token = await new_call()
+    communicator = with_auth_header(call, token, "nope")
     connected, code = await communicator.connect()
     assert (connected, code) == (False, 1008)
 
@@ -186,28 +192,26 @@ async def test_a_wrong_auth_header_is_refused():
 async def test_the_auth_header_derived_from_the_path_token_is_accepted(settings):
     settings.MEDIA_AUTH_HEADER_REQUIRED = True
     call, token = await new_call()
-    communicator = WebsocketCommunicator(
-        APP,
-        f"/telnyx/media/{call.pk}/{token}",
-        headers=[(b"x-telnyx-streaming-auth-token", stream_auth_token(token).encode())],
-    )
+    communicator = with_auth_header(call, token, stream_auth_token(token))
     assert (await communicator.connect())[0]
-    await communicator.send_to(text_data=json.dumps({"event": "connected", "version": "1.0.0"}))
+    assert await echoes_a_frame(communicator, {"event": "connected", "version": "1.0.0"})
+
+
+async def echoes_a_frame(communicator: WebsocketCommunicator, connected: dict) -> bool:
+    """Send `connected`, `start` and a frame of speech on an open socket: whether it came back."""
+    await communicator.send_to(text_data=json.dumps(connected))
     await communicator.send_to(text_data=start())
     await communicator.send_to(text_data=media(2, ulaw_encode(tone(160))))
-    assert len(await received_media(communicator, 1)) == 1
+    echoed = len(await received_media(communicator, 1)) == 1
     await communicator.disconnect()
+    return echoed
 
 
 async def test_a_stream_url_read_in_a_log_is_not_also_the_auth_header(settings):
     # The path's token sent as the header too: what anyone who saw the URL could send.
     settings.MEDIA_AUTH_HEADER_REQUIRED = True
     call, token = await new_call()
-    communicator = WebsocketCommunicator(
-        APP,
-        f"/telnyx/media/{call.pk}/{token}",
-        headers=[(b"x-telnyx-streaming-auth-token", token.encode())],
-    )
+    communicator = with_auth_header(call, token, token)
     assert await communicator.connect() == (False, 1008)
     await call.arefresh_from_db()
     assert call.media_token_used_at is None  # refused before it claimed the token
@@ -235,11 +239,7 @@ async def test_when_required_the_token_may_come_in_the_connected_frame(settings)
         "version": "1.0.0",
         "connected": {"x-telnyx-streaming-auth-token": stream_auth_token(token)},
     }
-    await communicator.send_to(text_data=json.dumps(connected))
-    await communicator.send_to(text_data=start())
-    await communicator.send_to(text_data=media(2, ulaw_encode(tone(160))))
-    assert len(await received_media(communicator, 1)) == 1
-    await communicator.disconnect()
+    assert await echoes_a_frame(communicator, connected)
 
 
 async def test_when_required_a_missing_token_closes_the_stream(settings):
