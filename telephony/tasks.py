@@ -208,6 +208,10 @@ def running_best_effort() -> int:
 
 
 async def drain() -> None:
-    """Wait for every background task, including ones spawned meanwhile (used by tests)."""
-    while _critical or _best_effort:
-        await asyncio.gather(*list(_critical | _best_effort), return_exceptions=True)
+    """Wait for every background task of this event loop, including ones spawned meanwhile
+    (used by tests). Tasks of another loop (a live server's, in its own thread) are that
+    loop's to wait for: gathering them here would fail, and a test that failed while leaving
+    some there would fail every later test's drain with it."""
+    loop = asyncio.get_running_loop()
+    while mine := [t for t in _critical | _best_effort if t.get_loop() is loop]:
+        await asyncio.gather(*mine, return_exceptions=True)

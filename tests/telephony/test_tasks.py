@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 import pytest
 from prometheus_client import REGISTRY
@@ -97,3 +98,40 @@ async def test_room_reserved_on_another_thread_is_kept_for_its_owner(settings):
     assert tasks.running_best_effort() == 3
     gate.set()
     await tasks.drain()
+
+
+async def test_draining_waits_for_this_loops_tasks_and_leaves_another_loops_alone():
+    # A live server's loop runs in a thread; a test that failed may leave work waiting there.
+    other_loop = asyncio.new_event_loop()
+    release: asyncio.Event | None = None
+
+    async def waits_on_the_other_loop() -> None:
+        nonlocal release
+        release = asyncio.Event()
+        tasks.spawn(release.wait(), name="elsewhere")
+
+    thread = threading.Thread(target=other_loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(waits_on_the_other_loop(), other_loop).result(5)
+        finished = []
+
+        async def here() -> None:
+            await asyncio.sleep(0.05)
+            finished.append(True)
+
+        tasks.spawn(here(), name="here")
+        await asyncio.wait_for(tasks.drain(), 2)
+        assert finished == [True]
+        assert tasks.running() == 1  # the other loop's task, still its own loop's to finish
+    finally:
+        if release is not None:
+            other_loop.call_soon_threadsafe(release.set)
+        for _ in range(100):
+            if not tasks.running():
+                break
+            await asyncio.sleep(0.01)
+        other_loop.call_soon_threadsafe(other_loop.stop)
+        thread.join(5)
+        other_loop.close()
+    assert tasks.running() == 0
