@@ -7,6 +7,10 @@ create, 404 with error 20404 for an unknown sid, Twilio's error JSON
 Scripted failures (`fail`, `time_out`) come first, in order, per path suffix; a failure may
 be scripted to happen *after* Twilio acted (`acted=True`: the call is created, the answer
 lost), which is what makes a blind retry of a create dangerous.
+
+test_fake_contract.py pins these answers to Twilio's own package: the official SDK, its HTTP
+client pointed here, creates, fetches, lists and updates calls, records, lists numbers and
+reads the errors as TwilioRestExceptions.
 """
 
 from __future__ import annotations
