@@ -27,14 +27,15 @@ that a duplicate.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
-from django.db import DEFAULT_DB_ALIAS, connections, reset_queries
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, reset_queries
 from django.db.utils import load_backend
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
@@ -101,12 +102,18 @@ def prepare_connection() -> None:
             conn.close_if_unusable_or_obsolete()
 
 
-def drop_failed_connection() -> None:
-    """After a database error, close this thread's connection (the one that failed: a pool
-    thread keeps it between requests) so that the next request, the carrier's retry among
-    them, reconnects. Only on the thread that owns it: on the event loop Django's connection
-    is another object, and closing it there is refused (SynchronousOnlyOperation)."""
-    connections[DEFAULT_DB_ALIAS].close()
+@contextlib.contextmanager
+def dropping_failed_connection() -> Iterator[None]:
+    """On a database error inside the block, close this thread's connection (the one that
+    failed: a pool thread keeps it between requests) so that the next request, the carrier's
+    retry among them, reconnects; the error goes on. Only on the thread that owns it: on the
+    event loop Django's connection is another object, and closing it there is refused
+    (SynchronousOnlyOperation)."""
+    try:
+        yield
+    except DatabaseError:
+        connections[DEFAULT_DB_ALIAS].close()
+        raise
 
 
 def writes_in_parallel() -> bool:

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from phonebridge.lean import drop_failed_connection, prepare_connection, writes_in_parallel
+from phonebridge.lean import dropping_failed_connection, prepare_connection, writes_in_parallel
 from telephony import metrics
 from telephony.log_context import call_context
 from telephony.telnyx.handlers import Outcome, record_event
@@ -91,11 +91,8 @@ async def _handle(request: HttpRequest) -> tuple[HttpResponse, str]:
 
 def _record(event: WebhookEvent) -> Outcome:
     prepare_connection()  # served by LeanASGIHandler: no request signals do it
-    try:
+    with dropping_failed_connection():
         return record_event(event, reserve_room=True)
-    except DatabaseError:
-        drop_failed_connection()
-        raise
 
 
 def _read_body(request: HttpRequest) -> bytes | None:

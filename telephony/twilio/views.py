@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from calls.models import Call, CallEvent
 from calls.redaction import redact
-from phonebridge.lean import drop_failed_connection, writes_in_parallel
+from phonebridge.lean import dropping_failed_connection, writes_in_parallel
 from telephony import metrics, tasks
 from telephony.bridges import BRIDGES, preparation, prepares_ahead
 from telephony.log_context import call_context
@@ -91,14 +91,12 @@ def _answer(event: TwilioEvent, no_host: str) -> _Answer:
     """The call and its answer, written together or not at all."""
     answer: _Answer | None = None
     try:
-        with transaction.atomic():
+        with dropping_failed_connection(), transaction.atomic():
             answer = _register(event, no_host)
         return answer
-    except BaseException as exc:
+    except BaseException:
         if answer is not None and answer.room is not None:
             answer.room.release()  # the commit failed: the preparation will not be spawned
-        if isinstance(exc, DatabaseError):
-            drop_failed_connection()
         raise
 
 
@@ -203,11 +201,8 @@ async def _callback(request: HttpRequest, kind: str) -> HttpResponse:
 
 
 def _record(event: TwilioEvent) -> Outcome:
-    try:
+    with dropping_failed_connection():
         return record_event(event)
-    except DatabaseError:
-        drop_failed_connection()
-        raise
 
 
 async def _verified_event(request: HttpRequest, kind: str) -> TwilioEvent:
