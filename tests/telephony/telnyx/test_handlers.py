@@ -269,7 +269,9 @@ def answered_call_whose_socket_was_accepted(ccid: str) -> Call:
 def test_a_stream_stopped_after_its_session_ended_normally_needs_nothing_more():
     # The usual hang-up: the session records the `stop` frame before streaming.stopped comes.
     call = answered_call_whose_socket_was_accepted("v3:done")
-    CallEvent.note(call.pk, source="media", type="media.stop", payload={"reason": "stopped by"})
+    CallEvent.note(
+        call.pk, source="media", type="media.stop", payload={"reason": "stopped by Telnyx"}
+    )
     stopped = event("streaming.stopped", {"call_control_id": "v3:done"}, at="2026-11-22T10:00:09Z")
     outcome = record_event(stopped)
     assert outcome.follow_ups == ()
