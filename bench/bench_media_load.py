@@ -9,6 +9,7 @@ echo of its speech has time to come back). Reported per N:
 - lost: speech frames sent by the caller whose echo never came back;
 - rtt p50/p99: caller frame out -> the same audio back, over every frame of every call;
 - max gap: the largest gap in what the callers heard;
+- answered after ringing: how long each caller rang before the answer, p50/p99/max;
 - media began: how long after the answer each caller's first audio went out (the stream's
   set-up: the answer's webhooks and command, `streaming_start`, the media socket), p50/p99/max;
 - CPU ms/call/s: the server's CPU (all threads, user + system) per call-second, over the whole
@@ -20,6 +21,9 @@ echo of its speech has time to come back). Reported per N:
 - the load generator's own loop: how late it ran while audio flowed (GeneratorLag). The
   generator times each echo when its loop gets to it, so a large figure means that level's
   round trips overstate the server's.
+
+--json PATH also appends each level's figures to PATH, one JSON object a line, with whether
+they meet the media load target (bench_burst.py reads them).
 
     uv run python bench/bench_media_load.py --levels 25,50,100,150
     uv run python bench/bench_media_load.py --levels 150 --arrival-rate 150   # all in 1 s
@@ -43,6 +47,7 @@ import argparse
 import asyncio
 import gc
 import importlib
+import json
 import os
 import random
 import sys
@@ -80,6 +85,7 @@ TWILIO_ACCOUNT_SID = "AC" + "b0" * 16
 TWILIO_AUTH_TOKEN = "bench-media-load-twilio-token"  # noqa: S105 - a made-up account
 TICKS = os.sysconf("SC_CLK_TCK")
 QUIET_TAIL_S = 0.5
+TARGET_P99_MS = 20.0  # the media load target of issue 4, with no lost frame
 HEADER = (
     f"{'carrier':<7} {'calls':>5} {'failed':>6} {'frames':>9} {'lost':>6} {'rtt p50':>8} {'rtt p99':>8} "
     f"{'max gap':>8} {'CPU ms/call/s':>13} {'steady':>6} {'server CPU':>10} {'gen CPU':>8}"
@@ -162,9 +168,15 @@ def server_cpu(workers: list[Worker]) -> float:
 
 
 async def ring_all(
-    carrier: Any, n: int, rate: float, duration: float, hangup_spread: float = 0.0
+    carrier: Any,
+    n: int,
+    rate: float,
+    duration: float,
+    hangup_spread: float = 0.0,
+    all_answered: asyncio.Event | None = None,
 ) -> list:
-    """Ring N calls on either carrier's simulator (both have start_inbound_call and `ended`).
+    """Ring N calls on either carrier's simulator (both have start_inbound_call, `answered`
+    and `ended`); `all_answered` is set once every call has been answered.
 
     Each call lasts `duration`, plus, with `hangup_spread`, a share of it that spreads the
     hang-ups evenly over that many seconds (in an order unrelated to the ringing's).
@@ -187,8 +199,17 @@ async def ring_all(
         with suppress(TimeoutError):
             await asyncio.wait_for(call.ended.wait(), duration + hangup_spread + 60)
 
+    async def answered(calls: list) -> None:
+        # A worker answers a burst at its pace (ANSWERS_PER_SECOND), later than it rang.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(c.answered.wait() for c in calls)), 30)
+        if all_answered is not None:
+            all_answered.set()
+
     calls = await asyncio.gather(*(one(i) for i in range(n)))
+    waiting = asyncio.ensure_future(answered(list(calls)))
     await asyncio.gather(*(ended(call) for call in calls))
+    await waiting
     return list(calls)
 
 
@@ -257,12 +278,49 @@ def server_counters(database: str, since: float) -> str:
     )
 
 
-def summarize(
-    n: int, calls: list, cpu: float, gen_cpu: float, span: float, steady: Steady | None, name: str
-) -> str:
+class Figures(NamedTuple):
+    """One level's results: what the table prints, and what --json writes (one object a line)."""
+
+    carrier: str
+    calls: int
+    arrival_rate: float
+    failed: int
+    frames: int
+    lost: int
+    rtt_p50_ms: float
+    rtt_p99_ms: float
+    max_gap_ms: float
+    cpu_ms_per_call_s: float
+    server_cpu_pct: float
+    generator_cpu_pct: float
+    generator_late_ms: float
+    answered_after_ms: tuple[float, float, float] | None  # p50, p99, max
+    media_began_ms: tuple[float, float, float] | None  # p50, p99, max
+    steady: Steady | None
+
+    def meets_target(self) -> bool:
+        """The media load target (issue 4): no call failed, no frame lost, p99 under 20 ms."""
+        return self.failed == 0 and self.lost == 0 and self.rtt_p99_ms < TARGET_P99_MS
+
+    def as_json(self) -> str:
+        fields = self._asdict()
+        fields["steady"] = None if self.steady is None else self.steady._asdict()
+        fields["meets_target"] = self.meets_target()
+        return json.dumps(fields)
+
+
+def figures(
+    n: int,
+    rate: float,
+    calls: list,
+    cpu: float,
+    gen_cpu: float,
+    span: float,
+    steady: Steady | None,
+    name: str,
+    late: float,
+) -> Figures:
     reports = [r for call in calls for r in call.media_reports]
-    sent = sum(r.frames_sent for r in reports)
-    lost = sum(r.echoes_missing for r in reports)
     rtts = [ms for r in reports for ms in r.rtt_ms]
     # A clean end: Telnyx's normal_clearing, or Twilio's completed (no cause in the report).
     failed = sum(
@@ -270,19 +328,77 @@ def summarize(
         for call in calls
         if not call.media_reports or call.report.hangup_cause not in (None, "normal_clearing")
     )
-    p50, p99 = percentile(rtts, 50) or 0, percentile(rtts, 99) or 0
-    gap = max((r.max_gap_ms for r in reports), default=0)
-    steady_text = "-" if steady is None else f"{steady.mean:.1f}"
-    return (
-        f"{name:<7} {n:>5} {failed:>6} {sent:>9} {lost:>6} {p50:>8.1f} {p99:>8.1f} {gap:>8.0f}"
-        f" {cpu / n / span * 1000:>13.1f} {steady_text:>6}"
-        f" {cpu / span * 100:>9.0f}% {gen_cpu / span * 100:>7.0f}%"
-    ) + media_began(calls)
+    return Figures(
+        carrier=name,
+        calls=n,
+        arrival_rate=rate,
+        failed=failed,
+        frames=sum(r.frames_sent for r in reports),
+        lost=sum(r.echoes_missing for r in reports),
+        rtt_p50_ms=percentile(rtts, 50) or 0.0,
+        rtt_p99_ms=percentile(rtts, 99) or 0.0,
+        max_gap_ms=max((r.max_gap_ms for r in reports), default=0.0),
+        cpu_ms_per_call_s=cpu / n / span * 1000,
+        server_cpu_pct=cpu / span * 100,
+        generator_cpu_pct=gen_cpu / span * 100,
+        generator_late_ms=late,
+        answered_after_ms=answered_after(calls),
+        media_began_ms=media_began(calls),
+        steady=steady,
+    )
 
 
-def media_began(calls: list) -> str:
-    """The far party's talk clock starts at the answer (`hangs_up_at` is `duration_s` after
-    it); its first media frame goes out once the stream is up."""
+def summarize(f: Figures) -> str:
+    steady_text = "-" if f.steady is None else f"{f.steady.mean:.1f}"
+    text = (
+        f"{f.carrier:<7} {f.calls:>5} {f.failed:>6} {f.frames:>9} {f.lost:>6}"
+        f" {f.rtt_p50_ms:>8.1f} {f.rtt_p99_ms:>8.1f} {f.max_gap_ms:>8.0f}"
+        f" {f.cpu_ms_per_call_s:>13.1f} {steady_text:>6}"
+        f" {f.server_cpu_pct:>9.0f}% {f.generator_cpu_pct:>7.0f}%"
+    )
+    if f.answered_after_ms is not None:
+        p50, p99, most = f.answered_after_ms
+        text += (
+            f"\n        answered after ringing: p50 {p50:.0f} ms, p99 {p99:.0f} ms,"
+            f" max {most:.0f} ms"
+        )
+    if f.media_began_ms is not None:
+        p50, p99, most = f.media_began_ms
+        text += (
+            f"\n        media began after the answer: p50 {p50:.0f} ms, p99 {p99:.0f} ms,"
+            f" max {most:.0f} ms"
+        )
+    text += f"\n        load generator's own loop, while audio flowed: at most {f.generator_late_ms:.0f} ms late"
+    if f.steady is not None:
+        text += (
+            f"\n        server's steady CPU in one-second windows: {f.steady.least:.1f} to"
+            f" {f.steady.most:.1f} ms/call/s (the same load each second)"
+        )
+    return text
+
+
+def answered_after(calls: list) -> tuple[float, float, float] | None:
+    """How long each caller rang before the carrier answered it: p50, p99, max (ms). Both
+    simulators stamp a call's arrival and its answer (`start_time`, `answer_time`)."""
+    rings = [
+        (call.answer_time - call.start_time).total_seconds() * 1000
+        for call in calls
+        if call.answer_time is not None
+    ]
+    return _spread(rings)
+
+
+def _spread(values: list[float]) -> tuple[float, float, float] | None:
+    if not values:
+        return None
+    return percentile(values, 50) or 0.0, percentile(values, 99) or 0.0, max(values)
+
+
+def media_began(calls: list) -> tuple[float, float, float] | None:
+    """How long after the answer each caller's first frame went out: p50, p99, max (ms).
+
+    The far party's talk clock starts at the answer (`hangs_up_at` is `duration_s` after it);
+    its first media frame goes out once the stream is up."""
     delays = [
         (report.first_frame_at - (call.hangs_up_at - call.scenario.duration_s)) * 1000
         for call in calls
@@ -290,10 +406,7 @@ def media_began(calls: list) -> str:
         for report in call.media_reports[:1]
         if report.first_frame_at is not None
     ]
-    if not delays:
-        return ""
-    p50, p99 = percentile(delays, 50) or 0, percentile(delays, 99) or 0
-    return f"\n        media began after the answer: p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {max(delays):.0f} ms"
+    return _spread(delays)
 
 
 async def run_level(
@@ -304,32 +417,26 @@ async def run_level(
     duration: float,
     cpus: tuple[int, int] | None = None,
     hangup_spread: float = 0.0,
-) -> str:
+) -> Figures:
     pin_all(workers, cpus)
     async with GeneratorLag().measuring() as lag:
         cpu, gen_cpu = server_cpu(workers), time.process_time()
         started = time.monotonic()
-        ringing = asyncio.ensure_future(ring_all(carrier, n, rate, duration, hangup_spread))
-        # Steady state: from a second and a half after the last call rang (answer, connect)
-        # to half a second before the first one goes quiet.
-        steady = await steady_cpu(workers, started + n / rate + 1.5, started + duration - 0.5, n)
+        all_answered = asyncio.Event()
+        ringing = asyncio.ensure_future(
+            ring_all(carrier, n, rate, duration, hangup_spread, all_answered)
+        )
+        # Steady state: from a second and a half after the last call was answered (its
+        # stream's set-up) to half a second before the first one goes quiet.
+        await all_answered.wait()
+        steady = await steady_cpu(workers, time.monotonic() + 1.5, started + duration - 0.5, n)
         calls = await ringing
         span = time.monotonic() - started
         cpu, gen_cpu = server_cpu(workers) - cpu, time.process_time() - gen_cpu
     name = "twilio" if isinstance(carrier, TwilioCarrier) else "telnyx"
     first = [r.first_frame_at for c in calls for r in c.media_reports if r.first_frame_at]
     late = lag.max_ms(since=min(first, default=started))
-    spread = (
-        ""
-        if steady is None
-        else f"\n        server's steady CPU in one-second windows: {steady.least:.1f} to"
-        f" {steady.most:.1f} ms/call/s (the same load each second)"
-    )
-    return (
-        summarize(n, calls, cpu, gen_cpu, span, steady, name)
-        + f"\n        load generator's own loop, while audio flowed: at most {late:.0f} ms late"
-        + spread
-    )
+    return figures(n, rate, calls, cpu, gen_cpu, span, steady, name, late)
 
 
 async def main() -> None:
@@ -360,6 +467,11 @@ async def main() -> None:
         default=ROOT,
         help="run the server from this checkout (e.g. a git worktree of an older commit), "
         "against this tree's load generator",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help="also append each level's figures to this file, one JSON object a line",
     )
     args = parser.parse_args()
     if args.carrier != "telnyx" and args.workers != 1:
@@ -429,7 +541,7 @@ async def main() -> None:
                 for n in (int(x) for x in args.levels.split(",")):
                     for each in played[args.carrier]:
                         since = time.time() - 1
-                        line = await run_level(
+                        result = await run_level(
                             each,
                             workers,
                             n,
@@ -438,7 +550,10 @@ async def main() -> None:
                             cpus,
                             args.hangup_spread,
                         )
-                        print(line, flush=True)
+                        print(summarize(result), flush=True)
+                        if args.json is not None:
+                            with args.json.open("a") as out:
+                                out.write(result.as_json() + "\n")
                         if counters := server_counters(env["DATABASE_URL"], since):
                             print(counters, flush=True)
                         await asyncio.sleep(2)
