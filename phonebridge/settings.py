@@ -173,6 +173,11 @@ MEDIA_MAX_LEAD_MS = env.int("MEDIA_MAX_LEAD_MS", default=100)
 # is shed; past half of it silence is shed first (telephony.media.pacing).
 MAX_AGENT_AUDIO_LAG_MS = env.int("MAX_AGENT_AUDIO_LAG_MS", default=200)
 MEDIA_REORDER_WINDOW = env.int("MEDIA_REORDER_WINDOW", default=3)
+# How fast a worker answers a burst of new calls (telephony.admission): at most this many a
+# second, ANSWER_BURST at once, none waiting more than ANSWER_MAX_WAIT seconds. 0: no pace.
+ANSWERS_PER_SECOND = env.float("ANSWERS_PER_SECOND", default=40.0)
+ANSWER_BURST = env.int("ANSWER_BURST", default=10)
+ANSWER_MAX_WAIT = env.float("ANSWER_MAX_WAIT", default=5.0)
 MEDIA_MAX_FRAME_BYTES = env.int("MEDIA_MAX_FRAME_BYTES", default=64 * 1024)
 MEDIA_MAX_BAD_FRAMES = env.int("MEDIA_MAX_BAD_FRAMES", default=50)
 # What one media peer can make us keep (telephony.media.limits): stored events per call, by

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from calls.models import Call, CallEvent
+from telephony import admission
 from telephony.carrier import CarrierError, carrier_for
 from telephony.log_context import call_context
 from telephony.numbers import validate_e164
@@ -33,8 +34,14 @@ async def answer(*, call: Call, token: str) -> None:
     caller must not ring on until the carrier gives up (30 s on Telnyx): the call is rejected
     as busy at once, else hung up, and failed with what the caller experienced. A call that
     is already over needs nothing more.
+
+    A burst of calls is answered at this worker's pace (telephony.admission): a caller beyond
+    it rings a moment longer, so that the calls in progress keep their audio on time.
     """
     with call_context(call.id):
+        waited = await admission.wait_for_turn()
+        if waited:
+            logger.debug("answering after %.0f ms at the worker's pace", waited * 1000)
         try:
             await carrier_for(call).answer(call=call, token=token)
         except CarrierError as exc:

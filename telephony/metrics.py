@@ -77,6 +77,15 @@ BACKGROUND_TASKS_DROPPED = Counter(
     "Best-effort background work refused because MAX_BACKGROUND_TASKS were running "
     "(call control is never refused).",
 )
+ANSWER_WAIT_SECONDS = Histogram(
+    "phonebridge_answer_wait_seconds",
+    "How much longer callers rang because calls arrived faster than ANSWERS_PER_SECOND.",
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0),
+)
+ANSWERS_PAST_MAX_WAIT = Counter(
+    "phonebridge_answers_past_max_wait_total",
+    "Calls answered after ANSWER_MAX_WAIT although the pace had no room for them yet.",
+)
 BRIDGE_JOIN_SECONDS = Histogram(
     "phonebridge_bridge_join_seconds",
     "Time for the bridge to join the agent's call.",

@@ -27,9 +27,11 @@ class FakeTelnyx:
     )
     sleeps: list[float] = field(default_factory=list)
     delay: float = 0.0  # seconds Telnyx takes to answer
+    arrived_at: list[float] = field(default_factory=list)  # loop.time() of each request
 
     async def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        self.arrived_at.append(asyncio.get_running_loop().time())
         if self.delay:
             await asyncio.sleep(self.delay)
         for suffix, queue in self.responses.items():

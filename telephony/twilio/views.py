@@ -9,10 +9,12 @@ the caller so: the voice webhook therefore answers TwiML even when it cannot tak
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -25,7 +27,7 @@ from django.views.decorators.http import require_POST
 from calls.models import Call, CallEvent
 from calls.redaction import redact
 from phonebridge.lean import dropping_failed_connection, writes_in_parallel
-from telephony import metrics, tasks
+from telephony import admission, metrics, tasks
 from telephony.bridges import BRIDGES, preparation, prepares_ahead
 from telephony.log_context import call_context
 from telephony.public_host import PublicHostUnknown, ensure_public_host, public_url
@@ -68,8 +70,12 @@ async def voice(request: HttpRequest) -> HttpResponse:
     except PublicHostUnknown as exc:
         no_host = f"no media URL to give Twilio: {exc}"
     parallel = writes_in_parallel()
+    # A burst of calls is answered at this worker's pace (telephony.admission): Twilio answers
+    # when it gets our TwiML, so the reply waits for the call's turn (the call is registered,
+    # and answered as of that turn, now).
+    wait = admission.book()
     try:
-        answer = await sync_to_async(_answer, thread_sensitive=not parallel)(event, no_host)
+        answer = await sync_to_async(_answer, thread_sensitive=not parallel)(event, no_host, wait)
     except DatabaseError:
         # Nothing to record it in: the caller hears busy rather than Twilio's error message.
         logger.exception("could not register inbound call %s", event.call_sid)
@@ -77,6 +83,8 @@ async def voice(request: HttpRequest) -> HttpResponse:
     if answer.room is not None and answer.call_id is not None:
         # Concurrently with the stream opening, so the agent is there when the caller is.
         answer.room.spawn(preparation.prepare(call_id=answer.call_id), name="prepare")
+    if wait > 0 and answer.call_id is not None:
+        await asyncio.sleep(wait)
     return _twiml(answer.document)
 
 
@@ -87,12 +95,13 @@ class _Answer:
     room: tasks.Reservation | None = None  # held for the agent's preparation
 
 
-def _answer(event: TwilioEvent, no_host: str) -> _Answer:
-    """The call and its answer, written together or not at all."""
+def _answer(event: TwilioEvent, no_host: str, wait: float = 0.0) -> _Answer:
+    """The call and its answer, written together or not at all; `wait`: seconds until the
+    answer's turn (telephony.admission)."""
     answer: _Answer | None = None
     try:
         with dropping_failed_connection(), transaction.atomic():
-            answer = _register(event, no_host)
+            answer = _register(event, no_host, wait)
         return answer
     except BaseException:
         if answer is not None and answer.room is not None:
@@ -100,7 +109,7 @@ def _answer(event: TwilioEvent, no_host: str) -> _Answer:
         raise
 
 
-def _register(event: TwilioEvent, no_host: str) -> _Answer:
+def _register(event: TwilioEvent, no_host: str, wait: float) -> _Answer:
     if CallEvent.is_stored(event.id):
         # Twilio asks once per call. A second request is a replay of a captured one: it
         # must never receive a media URL with a live token.
@@ -129,18 +138,18 @@ def _register(event: TwilioEvent, no_host: str) -> _Answer:
             _note_rejected(call, refusal)
             return _Answer(twiml.reject("busy"))
         try:
-            return _stream(call, event, room)
+            return _stream(call, event, room, wait)
         except BaseException:
             if room is not None:
                 room.release()
             raise
 
 
-def _stream(call: Call, event: TwilioEvent, room: tasks.Reservation | None) -> _Answer:
+def _stream(call: Call, event: TwilioEvent, room: tasks.Reservation | None, wait: float) -> _Answer:
     token = call.issue_media_token(ttl_seconds=settings.MEDIA_TOKEN_TTL)
     document = stream_twiml(call, token)
-    # Twilio answers the call when it runs this TwiML.
-    call.mark_answered(at=event.occurred_at)
+    # Twilio answers the call when it runs this TwiML, which it gets at the answer's turn.
+    call.mark_answered(at=event.occurred_at + timedelta(seconds=wait))
     logger.info("inbound call from %s to %s: streaming", call.from_number, call.to_number)
     return _Answer(document, call.pk, room)
 

@@ -274,6 +274,34 @@ async def test_new_calls_are_answered_while_best_effort_work_is_full(
     assert answered == {f"v3:storm-{i}" for i in range(12)}
 
 
+async def test_a_burst_of_new_calls_is_acknowledged_at_once_and_answered_at_the_workers_pace(
+    async_post_webhook, fake_telnyx, settings
+):
+    settings.ANSWERS_PER_SECOND = 5.0
+    settings.ANSWER_BURST = 2
+    telnyx = fake_telnyx()
+    for i in range(6):
+        response = await async_post_webhook(
+            webhook(
+                "call.initiated",
+                {**INBOUND, "call_control_id": f"v3:burst-{i}", "call_session_id": f"s-{i}"},
+            )
+        )
+        assert response.status_code == 200  # Telnyx's 2 s are not spent waiting for the turn
+    assert len(telnyx.bodies("/actions/answer")) < 6  # the last ones are still waiting
+    await tasks.drain()
+    answered = [
+        at
+        for request, at in zip(telnyx.requests, telnyx.arrived_at, strict=True)
+        if request.url.path.endswith("/actions/answer")
+    ]
+    assert len(answered) == 6
+    # Two at once, then one every 0.2 s: the sixth 0.8 s after the first.
+    gaps = [later - first for first, later in zip(answered, answered[2:], strict=False)]
+    assert all(gap >= 0.2 - 0.01 for gap in gaps)
+    assert answered[-1] - answered[0] >= 0.8 - 0.01
+
+
 async def test_a_webhook_whose_follow_up_has_no_room_gets_a_503_and_its_retry_is_processed(
     async_post_webhook, fake_telnyx, settings
 ):

@@ -43,6 +43,29 @@ async def test_an_inbound_call_is_registered_and_answered_with_a_tokenized_strea
     assert {p.get("name"): p.get("value") for p in stream} == {"call_id": str(call.id)}
 
 
+async def test_a_burst_of_calls_is_answered_at_the_workers_pace(post_twilio, settings):
+    settings.ANSWERS_PER_SECOND = 5.0
+    settings.ANSWER_BURST = 1
+    loop = asyncio.get_running_loop()
+
+    async def ring(call_sid: str) -> float:
+        twiml_of(await post_twilio("/twilio/voice", voice_params(call_sid)))
+        return loop.time()
+
+    started = loop.time()
+    first, second = await asyncio.gather(ring("CA" + "1" * 32), ring("CA" + "2" * 32))
+    # Twilio answers when it gets the TwiML: the second call's comes a turn (0.2 s) later.
+    assert sorted([first - started, second - started])[1] >= 0.2 - 0.01
+    # Each is answered as of its turn, so its ring time says what the caller waited.
+    rang = []
+    async for call in Call.objects.order_by("answered_at"):
+        voice = await CallEvent.objects.aget(call=call, type="twilio.voice")
+        assert call.status == "answered"
+        rang.append((call.answered_at - voice.occurred_at).total_seconds())
+    assert rang[0] == pytest.approx(0, abs=0.02)
+    assert rang[1] == pytest.approx(0.2, abs=0.05)
+
+
 async def test_the_voice_webhook_is_stored_without_any_token(post_twilio):
     await post_twilio("/twilio/voice", voice_params())
     event = await CallEvent.objects.aget(type="twilio.voice")
