@@ -66,33 +66,52 @@ class AnswerPace:
         self._next_slot = slot + interval
         return Turn(max(slot - ahead - now, 0.0), cut_short=cut_short)
 
+    def give_back(self, *, rate: float) -> None:
+        """Free one slot: the next booking may take the place of one that was not used."""
+        if rate > 0:
+            self._next_slot -= 1.0 / rate
+
 
 _paces: LoopLocal[AnswerPace] = LoopLocal()
 _last_warning = 0.0
 WARNING_INTERVAL_S = 60.0
 
 
-def book() -> float:
-    """Book this worker's next answer: how many seconds from now it may go (0: at once)."""
+def book() -> Turn:
+    """Book this worker's next answer: when it may go. Say what became of it: `observe` when
+    the call is answered at that turn, `give_back` when it will not be answered after all."""
     rate = float(settings.ANSWERS_PER_SECOND)
     if rate <= 0:
-        return 0.0
+        return Turn(0.0)
     pace = _paces.get(AnswerPace)
-    turn = pace.turn(rate=rate, burst=settings.ANSWER_BURST, max_wait_s=settings.ANSWER_MAX_WAIT)
+    return pace.turn(rate=rate, burst=settings.ANSWER_BURST, max_wait_s=settings.ANSWER_MAX_WAIT)
+
+
+def observe(turn: Turn) -> None:
+    """A call is answered at `turn`: the ring time it added, and whether it was cut short."""
     if turn.cut_short:
         metrics.ANSWERS_PAST_MAX_WAIT.inc()
-        _warn_overloaded(rate)
+        _warn_overloaded(float(settings.ANSWERS_PER_SECOND))
     if turn.wait_s > 0:
         metrics.ANSWER_WAIT_SECONDS.observe(turn.wait_s)
-    return turn.wait_s
+
+
+def give_back() -> None:
+    """The call booked last will not be answered (refused, a replay): free its slot, so that
+    calls nobody answers cannot make the others ring longer."""
+    rate = float(settings.ANSWERS_PER_SECOND)
+    pace = _paces.current()
+    if rate > 0 and pace is not None:
+        pace.give_back(rate=rate)
 
 
 async def wait_for_turn(sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> float:
     """Wait until this worker may answer one more call; the seconds waited."""
-    wait = book()
-    if wait > 0:
-        await sleep(wait)
-    return wait
+    turn = book()
+    observe(turn)
+    if turn.wait_s > 0:
+        await sleep(turn.wait_s)
+    return turn.wait_s
 
 
 def _warn_overloaded(rate: float) -> None:

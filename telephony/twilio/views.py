@@ -73,18 +73,25 @@ async def voice(request: HttpRequest) -> HttpResponse:
     # A burst of calls is answered at this worker's pace (telephony.admission): Twilio answers
     # when it gets our TwiML, so the reply waits for the call's turn (the call is registered,
     # and answered as of that turn, now).
-    wait = admission.book()
+    turn = admission.book()
     try:
-        answer = await sync_to_async(_answer, thread_sensitive=not parallel)(event, no_host, wait)
+        answer = await sync_to_async(_answer, thread_sensitive=not parallel)(
+            event, no_host, turn.wait_s
+        )
     except DatabaseError:
         # Nothing to record it in: the caller hears busy rather than Twilio's error message.
         logger.exception("could not register inbound call %s", event.call_sid)
+        admission.give_back()
         return _twiml(twiml.reject("busy"))
-    if answer.room is not None and answer.call_id is not None:
+    if answer.call_id is None:  # refused (busy): its turn goes to the next caller
+        admission.give_back()
+        return _twiml(answer.document)
+    if answer.room is not None:
         # Concurrently with the stream opening, so the agent is there when the caller is.
         answer.room.spawn(preparation.prepare(call_id=answer.call_id), name="prepare")
-    if wait > 0 and answer.call_id is not None:
-        await asyncio.sleep(wait)
+    admission.observe(turn)
+    if turn.wait_s > 0:
+        await asyncio.sleep(turn.wait_s)
     return _twiml(answer.document)
 
 

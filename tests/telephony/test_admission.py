@@ -109,7 +109,7 @@ async def test_answers_past_the_longest_wait_are_counted_and_said_once(settings,
     settings.ANSWER_MAX_WAIT = 0.0  # every call beyond the first is past it at once
     admission._last_warning = 0.0
     before = metrics.ANSWERS_PAST_MAX_WAIT._value.get()
-    waited = [admission.book() for _ in range(4)]
+    waited = [await admission.wait_for_turn() for _ in range(4)]
     assert waited == [0.0] * 4
     assert metrics.ANSWERS_PAST_MAX_WAIT._value.get() - before == 3
     warnings = [r for r in caplog.records if "ANSWERS_PER_SECOND" in r.getMessage()]
@@ -117,16 +117,39 @@ async def test_answers_past_the_longest_wait_are_counted_and_said_once(settings,
     assert "add workers" in warnings[0].getMessage()
 
 
+async def test_a_turn_given_back_goes_to_the_next_caller(settings):
+    settings.ANSWERS_PER_SECOND = 1.0
+    settings.ANSWER_BURST = 1
+    settings.ANSWER_MAX_WAIT = 5.0
+    assert admission.book().wait_s == 0
+    assert admission.book().wait_s > 0.9  # say, a call then refused as busy
+    admission.give_back()
+    assert 0.9 < admission.book().wait_s < 1.1  # its turn, not the one after it
+
+
+async def test_booking_and_giving_back_record_nothing_until_a_call_is_answered(settings):
+    settings.ANSWERS_PER_SECOND = 1.0
+    settings.ANSWER_BURST = 1
+    before = metrics.ANSWER_WAIT_SECONDS._sum.get()
+    admission.book()
+    admission.give_back()
+    admission.book()
+    turn = admission.book()
+    assert metrics.ANSWER_WAIT_SECONDS._sum.get() == before
+    admission.observe(turn)
+    assert metrics.ANSWER_WAIT_SECONDS._sum.get() - before == pytest.approx(turn.wait_s)
+
+
 async def test_each_event_loop_keeps_its_own_pace(settings):
     settings.ANSWERS_PER_SECOND = 1.0
     settings.ANSWER_BURST = 1
     settings.ANSWER_MAX_WAIT = 5.0
-    assert admission.book() == 0
-    assert admission.book() > 0.9
+    assert admission.book().wait_s == 0
+    assert admission.book().wait_s > 0.9
 
     def in_another_loop() -> float:
         async def book() -> float:
-            return admission.book()
+            return admission.book().wait_s
 
         return asyncio.run(book())
 

@@ -66,6 +66,21 @@ async def test_a_burst_of_calls_is_answered_at_the_workers_pace(post_twilio, set
     assert rang[1] == pytest.approx(0.2, abs=0.05)
 
 
+async def test_a_refused_call_gives_its_turn_to_the_next_caller(post_twilio, settings):
+    settings.ANSWERS_PER_SECOND = 1.0
+    settings.ANSWER_BURST = 1
+    await post_twilio("/twilio/voice", voice_params())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    # A replay of the first call's webhook is refused, and must not hold the next turn.
+    root = twiml_of(await post_twilio("/twilio/voice", voice_params()))
+    assert root.find("Reject") is not None
+    assert loop.time() - started < 0.5
+    second = "CA" + "2" * 32
+    twiml_of(await post_twilio("/twilio/voice", voice_params(second)))
+    assert 0.8 < loop.time() - started < 1.5  # one turn (1 s at one a second), not two
+
+
 async def test_the_voice_webhook_is_stored_without_any_token(post_twilio):
     await post_twilio("/twilio/voice", voice_params())
     event = await CallEvent.objects.aget(type="twilio.voice")
