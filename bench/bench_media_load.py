@@ -428,8 +428,14 @@ async def run_level(
         )
         # Steady state: from a second and a half after the last call was answered (its
         # stream's set-up) to half a second before the first one goes quiet.
-        await all_answered.wait()
-        steady = await steady_cpu(workers, time.monotonic() + 1.5, started + duration - 0.5, n)
+        answered = asyncio.ensure_future(all_answered.wait())
+        await asyncio.wait({ringing, answered}, return_when=asyncio.FIRST_COMPLETED)
+        answered.cancel()
+        steady = (
+            None  # ringing failed before every call was answered: its error is raised below
+            if ringing.done()
+            else await steady_cpu(workers, time.monotonic() + 1.5, started + duration - 0.5, n)
+        )
         calls = await ringing
         span = time.monotonic() - started
         cpu, gen_cpu = server_cpu(workers) - cpu, time.process_time() - gen_cpu

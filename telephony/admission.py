@@ -27,6 +27,7 @@ from django.conf import settings
 
 from telephony import metrics
 from telephony.loop_local import LoopLocal
+from telephony.media.limits import LogLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +74,9 @@ class AnswerPace:
 
 
 _paces: LoopLocal[AnswerPace] = LoopLocal()
-_last_warning = 0.0
 WARNING_INTERVAL_S = 60.0
+# The first answer past the longest wait is logged, then one line a minute at most.
+_warnings = LogLimiter(time.monotonic, burst=0, interval=WARNING_INTERVAL_S)
 
 
 def book() -> Turn:
@@ -115,16 +117,15 @@ async def wait_for_turn(sleep: Callable[[float], Awaitable[None]] = asyncio.slee
 
 
 def _warn_overloaded(rate: float) -> None:
-    global _last_warning
-    now = time.monotonic()
-    if now - _last_warning < WARNING_INTERVAL_S:
+    left_out = _warnings.allow("past the longest wait")
+    if left_out is None:
         return
-    _last_warning = now
     logger.warning(
         "calls arrive faster than this worker answers them (ANSWERS_PER_SECOND=%g): callers "
-        "waited ANSWER_MAX_WAIT=%gs and were answered anyway; add workers (at most one such "
-        "line every %gs)",
+        "waited ANSWER_MAX_WAIT=%gs and were answered anyway; add workers (%d such answers "
+        "not logged before this one; at most one such line every %gs)",
         rate,
         settings.ANSWER_MAX_WAIT,
+        left_out,
         WARNING_INTERVAL_S,
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from telephony import admission, metrics
 from telephony.admission import AnswerPace
+from telephony.media.limits import LogLimiter
 
 
 class Clock:
@@ -103,11 +105,13 @@ async def test_a_worker_waits_for_its_turn_and_observes_the_wait(settings):
     assert metrics.ANSWER_WAIT_SECONDS._sum.get() - before == pytest.approx(0.12, abs=0.01)
 
 
-async def test_answers_past_the_longest_wait_are_counted_and_said_once(settings, caplog):
+async def test_answers_past_the_longest_wait_are_counted_and_said_once(
+    settings, caplog, monkeypatch
+):
     settings.ANSWERS_PER_SECOND = 1.0
     settings.ANSWER_BURST = 1
     settings.ANSWER_MAX_WAIT = 0.0  # every call beyond the first is past it at once
-    admission._last_warning = 0.0
+    monkeypatch.setattr(admission, "_warnings", LogLimiter(time.monotonic, burst=0, interval=60))
     before = metrics.ANSWERS_PAST_MAX_WAIT._value.get()
     waited = [await admission.wait_for_turn() for _ in range(4)]
     assert waited == [0.0] * 4
